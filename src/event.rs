@@ -83,3 +83,92 @@ impl fmt::Debug for MessageEvent {
             .finish()
     }
 }
+
+/// What an [`EventSource`](crate::EventSource) yields.
+///
+/// [`Open`](Event::Open) and [`Message`](Event::Message) always come;
+/// [`Comment`](Event::Comment) and [`Reconnecting`](Event::Reconnecting) only
+/// when asked for with
+/// [`EventSourceBuilder::comments`](crate::EventSourceBuilder::comments) and
+/// [`EventSourceBuilder::reconnect_events`](crate::EventSourceBuilder::reconnect_events).
+/// More kinds may be added: match with a `_` arm.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A connection opened: the server answered 200 `text/event-stream`.
+    Open(Open),
+    /// An event arrived.
+    Message(MessageEvent),
+    /// A comment line arrived (text after the colon, as sent).
+    Comment(String),
+    /// A connection was lost or refused and another attempt is scheduled.
+    Reconnecting(Reconnect),
+}
+
+/// A connection that opened: see [`Event::Open`].
+#[derive(Debug, Clone)]
+pub struct Open {
+    pub(crate) status: reqwest::StatusCode,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) url: url::Url,
+    pub(crate) attempt: u32,
+    pub(crate) connection: u64,
+}
+
+impl Open {
+    /// The response status (always 200 today).
+    pub fn status(&self) -> reqwest::StatusCode {
+        self.status
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &reqwest::header::HeaderMap {
+        &self.headers
+    }
+
+    /// The URL that answered, after any redirects.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// Which attempt in a row this was: 0 for a first try, `n` for the `n`th
+    /// reconnection attempt since the last connection that delivered an
+    /// event.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// How many connections this stream has opened, this one included
+    /// (1 for the first).
+    pub fn connection(&self) -> u64 {
+        self.connection
+    }
+}
+
+/// A reconnection about to happen: see [`Event::Reconnecting`].
+#[derive(Debug)]
+pub struct Reconnect {
+    pub(crate) attempt: u32,
+    pub(crate) delay: std::time::Duration,
+    pub(crate) cause: crate::Error,
+}
+
+impl Reconnect {
+    /// The number of the attempt about to be made: 1 for the first
+    /// reconnection after a connection that delivered events. A reconnection
+    /// requested with [`EventSource::reconnect`](crate::EventSource::reconnect)
+    /// does not add to the count and reports the current one.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// How long the stream waits before the attempt.
+    pub fn delay(&self) -> std::time::Duration {
+        self.delay
+    }
+
+    /// Why the previous connection ended or failed.
+    pub fn cause(&self) -> &crate::Error {
+        &self.cause
+    }
+}

@@ -1,0 +1,349 @@
+//! The error type of the client.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+
+use crate::DecodeError;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The largest part of an error response's body kept in an [`Error`].
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// What went wrong with an [`EventSource`](crate::EventSource).
+///
+/// An `Err` from the stream is terminal: the stream yields `None` afterwards.
+/// The same type also describes the transient failures that cause a
+/// reconnection ([`Reconnect::cause`](crate::Reconnect::cause)).
+///
+/// The predicates look through the whole chain: for an error that ended the
+/// stream after too many attempts, [`status`](Error::status) is the status of
+/// the last attempt.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn run() {
+/// use futures::StreamExt;
+/// use ssekit::{Event, EventSource};
+///
+/// let mut es = EventSource::new("http://127.0.0.1:8080/events").unwrap();
+/// while let Some(item) = es.next().await {
+///     match item {
+///         Ok(Event::Message(m)) => println!("{}", m.data()),
+///         Ok(_) => {}
+///         Err(e) if e.status().is_some() => {
+///             eprintln!("server said {}: {}", e.status().unwrap(), e.body().unwrap_or(""));
+///         }
+///         Err(e) => eprintln!("stream failed: {e}"),
+///     }
+/// }
+/// # }
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    source: Option<BoxError>,
+}
+
+pub(crate) enum Kind {
+    /// Invalid configuration, reported by `build()`.
+    Builder(String),
+    /// The request could not be sent or its response head not read.
+    Request,
+    /// Reading the body failed.
+    Body,
+    /// No bytes arrived for the idle timeout.
+    Timeout(Duration),
+    /// A status the stream does not accept.
+    Status(Box<Response>),
+    /// A 200 whose media type is not `text/event-stream`.
+    ContentType(Box<Response>),
+    /// An event larger than the configured limit.
+    TooLarge(usize),
+    /// The server ended a 200 body cleanly.
+    Eof,
+    /// The caller asked for a reconnection.
+    Requested,
+    /// Too many attempts in a row without an event; the source is the last
+    /// cause.
+    RetriesExhausted(u32),
+    /// A non-GET request lost its connection after events were delivered.
+    NotResent,
+}
+
+/// The parts of an unexpected HTTP response kept in an error.
+pub(crate) struct Response {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
+    pub(crate) url: url::Url,
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind) -> Self {
+        Error {
+            inner: Box::new(Inner { kind, source: None }),
+        }
+    }
+
+    pub(crate) fn with_source(kind: Kind, source: impl Into<BoxError>) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                source: Some(source.into()),
+            }),
+        }
+    }
+
+    pub(crate) fn builder(msg: impl Into<String>) -> Self {
+        Error::new(Kind::Builder(msg.into()))
+    }
+
+    pub(crate) fn kind(&self) -> &Kind {
+        &self.inner.kind
+    }
+
+    /// This error and the `ssekit` errors below it, outermost first.
+    fn chain(&self) -> impl Iterator<Item = &Error> {
+        std::iter::successors(Some(self), |e| {
+            e.inner.source.as_deref()?.downcast_ref::<Error>()
+        })
+    }
+
+    fn reqwest(&self) -> Option<&reqwest::Error> {
+        self.chain()
+            .find_map(|e| e.inner.source.as_deref()?.downcast_ref::<reqwest::Error>())
+    }
+
+    fn response(&self) -> Option<&Response> {
+        self.chain().find_map(|e| match &e.inner.kind {
+            Kind::Status(r) | Kind::ContentType(r) => Some(&**r),
+            _ => None,
+        })
+    }
+
+    /// True for an invalid configuration (bad URL, header, policy),
+    /// reported by [`build`](crate::EventSourceBuilder::build).
+    pub fn is_builder(&self) -> bool {
+        matches!(self.kind(), Kind::Builder(_))
+    }
+
+    /// True when no bytes arrived for the idle timeout, or the HTTP client's
+    /// own timeout fired.
+    pub fn is_timeout(&self) -> bool {
+        self.chain().any(|e| matches!(e.kind(), Kind::Timeout(_)))
+            || self.reqwest().is_some_and(reqwest::Error::is_timeout)
+    }
+
+    /// True when the connection could not be established.
+    pub fn is_connect(&self) -> bool {
+        self.reqwest().is_some_and(reqwest::Error::is_connect)
+    }
+
+    /// True when the server answered with a status the stream does not
+    /// accept; see [`status`](Self::status).
+    pub fn is_status(&self) -> bool {
+        self.chain().any(|e| matches!(e.kind(), Kind::Status(_)))
+    }
+
+    /// True when a 200 response was not `text/event-stream`.
+    pub fn is_content_type(&self) -> bool {
+        self.chain().any(|e| matches!(e.kind(), Kind::ContentType(_)))
+    }
+
+    /// True when an event exceeded the configured maximum size.
+    pub fn is_too_large(&self) -> bool {
+        self.chain().any(|e| matches!(e.kind(), Kind::TooLarge(_)))
+    }
+
+    /// True when reading the body of an open stream failed (for instance the
+    /// connection was reset mid-stream).
+    pub fn is_body(&self) -> bool {
+        self.chain().any(|e| matches!(e.kind(), Kind::Body))
+    }
+
+    /// True when the server ended the body of an open stream.
+    pub fn is_eof(&self) -> bool {
+        matches!(self.kind(), Kind::Eof)
+    }
+
+    /// True when the stream ended because the attempt limit was reached;
+    /// [`source`](std::error::Error::source) is the last attempt's failure.
+    pub fn is_retries_exhausted(&self) -> bool {
+        matches!(self.kind(), Kind::RetriesExhausted(_))
+    }
+
+    /// True when the stream ended because a non-GET request lost its
+    /// connection after events were delivered and re-sending was not allowed
+    /// ([`EventSourceBuilder::resend_after_events`](crate::EventSourceBuilder::resend_after_events)).
+    pub fn is_not_resent(&self) -> bool {
+        matches!(self.kind(), Kind::NotResent)
+    }
+
+    /// The number of reconnection attempts made, for an
+    /// [`is_retries_exhausted`](Self::is_retries_exhausted) error.
+    pub fn attempts(&self) -> Option<u32> {
+        match self.kind() {
+            Kind::RetriesExhausted(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the response behind this error, if one was
+    /// received.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.response()
+            .map(|r| r.status)
+            .or_else(|| self.reqwest()?.status())
+    }
+
+    /// The headers of the response behind this error.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.response().map(|r| &r.headers)
+    }
+
+    /// The start of the body of the response behind this error (at most
+    /// [`ERROR_BODY_LIMIT`] bytes, decoded as UTF-8 with replacement), for
+    /// instance an API's JSON error message.
+    pub fn body(&self) -> Option<&str> {
+        self.response().map(|r| r.body.as_str())
+    }
+
+    /// The URL that answered, for errors that carry a response.
+    pub fn url(&self) -> Option<&url::Url> {
+        self.response()
+            .map(|r| &r.url)
+            .or_else(|| self.reqwest()?.url())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ssekit::Error");
+        d.field("kind", &format_args!("{}", self));
+        if let Some(r) = self.response() {
+            d.field("url", &r.url.as_str());
+            d.field("headers", &r.headers);
+        }
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.kind {
+            Kind::Builder(msg) => write!(f, "invalid event source configuration: {msg}"),
+            Kind::Request => f.write_str("request failed"),
+            Kind::Body => f.write_str("reading the event stream failed"),
+            Kind::Timeout(d) => write!(f, "no data received for {d:?} (idle timeout)"),
+            Kind::Status(r) => {
+                write!(f, "unexpected HTTP status {}", r.status)?;
+                excerpt(f, &r.body)
+            }
+            Kind::ContentType(r) => {
+                let ct = r
+                    .headers
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                match ct {
+                    Some(ct) => write!(f, "expected content type text/event-stream, got {ct:?}")?,
+                    None => f.write_str("expected content type text/event-stream, got none")?,
+                }
+                excerpt(f, &r.body)
+            }
+            Kind::TooLarge(limit) => write!(f, "event larger than the limit of {limit} bytes"),
+            Kind::Eof => f.write_str("the server ended the stream"),
+            Kind::Requested => f.write_str("reconnection requested"),
+            Kind::RetriesExhausted(n) => {
+                write!(f, "gave up after {n} reconnection attempts without an event")
+            }
+            Kind::NotResent => f.write_str(
+                "connection lost after events were delivered; the non-GET request is not re-sent",
+            ),
+        }
+    }
+}
+
+/// Appends the first line of an error body, shortened, to a status message.
+fn excerpt(f: &mut fmt::Formatter<'_>, body: &str) -> fmt::Result {
+    const SHOWN: usize = 200;
+    let line = body.trim().lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Ok(());
+    }
+    match line.char_indices().nth(SHOWN) {
+        Some((cut, _)) => write!(f, ": {}…", &line[..cut]),
+        None => write!(f, ": {line}"),
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source.as_deref().map(|e| e as _)
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        let limit = e.limit().unwrap_or(0);
+        Error::with_source(Kind::TooLarge(limit), e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn error_is_send_sync_and_one_pointer() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    fn response(status: u16, body: &str) -> Box<Response> {
+        Box::new(Response {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.into(),
+            url: "http://127.0.0.1/x".parse().unwrap(),
+        })
+    }
+
+    #[test]
+    fn predicates_walk_the_chain_and_display_only_its_layer() {
+        let last = Error::new(Kind::Status(response(503, "busy\nmore")));
+        let e = Error::with_source(Kind::RetriesExhausted(3), last);
+        assert!(e.is_retries_exhausted() && e.is_status());
+        assert_eq!(e.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(e.body(), Some("busy\nmore"));
+        assert_eq!(e.attempts(), Some(3));
+        assert_eq!(e.to_string(), "gave up after 3 reconnection attempts without an event");
+        assert_eq!(
+            e.source().unwrap().to_string(),
+            "unexpected HTTP status 503 Service Unavailable: busy"
+        );
+        assert!(!e.is_timeout() && !e.is_connect() && !e.is_too_large());
+    }
+
+    #[test]
+    fn long_bodies_are_shortened_in_display() {
+        let body = "é".repeat(500);
+        let e = Error::new(Kind::Status(response(400, &body)));
+        let shown = e.to_string();
+        assert!(shown.ends_with('…'));
+        assert_eq!(shown.chars().filter(|c| *c == 'é').count(), 200);
+        assert_eq!(e.body().unwrap().len(), body.len());
+    }
+}
