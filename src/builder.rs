@@ -31,6 +31,16 @@ pub(crate) struct Config {
     pub(crate) resend_after_events: bool,
     pub(crate) comments: bool,
     pub(crate) reconnect_events: bool,
+    pub(crate) end_data: Option<String>,
+    pub(crate) end_types: Vec<String>,
+}
+
+impl Config {
+    /// Whether the stream has an end of its own (a sentinel or a terminal
+    /// event type), so that ending without it means the answer was cut.
+    pub(crate) fn has_end_marker(&self) -> bool {
+        self.end_data.is_some() || !self.end_types.is_empty()
+    }
 }
 
 /// Builds an [`EventSource`]; made by [`EventSource::builder`].
@@ -52,6 +62,8 @@ pub(crate) struct Config {
 /// | [`resend_after_events`](Self::resend_after_events) | off |
 /// | [`comments`](Self::comments) | off |
 /// | [`reconnect_events`](Self::reconnect_events) | off |
+/// | [`end_on_data`](Self::end_on_data) | none |
+/// | [`end_on_event`](Self::end_on_event) | none |
 ///
 /// # Example
 ///
@@ -84,6 +96,8 @@ pub struct EventSourceBuilder {
     resend_after_events: bool,
     comments: bool,
     reconnect_events: bool,
+    end_data: Option<String>,
+    end_types: Vec<String>,
     error: Option<Error>,
 }
 
@@ -116,11 +130,13 @@ impl EventSourceBuilder {
             resend_after_events: false,
             comments: false,
             reconnect_events: false,
+            end_data: None,
+            end_types: Vec::new(),
             error: None,
         }
     }
 
-    fn fail(mut self, msg: String) -> Self {
+    pub(crate) fn fail(mut self, msg: String) -> Self {
         self.error.get_or_insert_with(|| Error::builder(msg));
         self
     }
@@ -246,6 +262,44 @@ impl EventSourceBuilder {
         self
     }
 
+    /// Ends the stream cleanly when an event's data is exactly `sentinel`
+    /// (OpenAI's `[DONE]`): that event is not yielded, the connection is
+    /// closed even if the server keeps it open, and the stream yields `None`.
+    /// Default: none.
+    ///
+    /// With an end marker set, a stream that ends for good before seeing it
+    /// ends with an error for which [`Error::is_truncated`] is true.
+    pub fn end_on_data(mut self, sentinel: impl Into<String>) -> Self {
+        self.end_data = Some(sentinel.into());
+        self
+    }
+
+    /// Ends the stream cleanly after yielding an event of this type
+    /// (Anthropic's `message_stop`, OpenAI's `response.completed` or
+    /// `response.failed`); may be called several times. The connection is
+    /// closed even if the server keeps it open. Default: none.
+    ///
+    /// With an end marker set, a stream that ends for good before seeing it
+    /// ends with an error for which [`Error::is_truncated`] is true.
+    pub fn end_on_event(mut self, event_type: impl Into<String>) -> Self {
+        self.end_types.push(event_type.into());
+        self
+    }
+
+    /// Sets `Authorization: Bearer <token>` (marked sensitive, so it is
+    /// redacted from debug output). Invalid tokens are reported by
+    /// [`build`](Self::build).
+    pub fn bearer_auth(mut self, token: impl fmt::Display) -> Self {
+        match HeaderValue::try_from(format!("Bearer {token}")) {
+            Ok(mut v) => {
+                v.set_sensitive(true);
+                self.headers.insert(reqwest::header::AUTHORIZATION, v);
+                self
+            }
+            Err(_) => self.fail("invalid bearer token: not a valid header value".into()),
+        }
+    }
+
     /// Builds the stream. Nothing is sent until it is first polled.
     ///
     /// # Errors
@@ -269,12 +323,14 @@ impl EventSourceBuilder {
         }
         self.policy.validate().map_err(Error::builder)?;
         if self.idle_timeout == Some(Duration::ZERO) {
-            return Err(Error::builder("idle timeout must not be zero; use None to disable it"));
+            return Err(Error::builder(
+                "idle timeout must not be zero; use None to disable it",
+            ));
         }
         if self.max_event_size == 0 {
             return Err(Error::builder("max event size must not be zero"));
         }
-        if HeaderValue::from_str(&self.last_event_id).is_err() {
+        if HeaderValue::from_bytes(self.last_event_id.as_bytes()).is_err() {
             return Err(Error::builder(format!(
                 "last event ID {:?} cannot be sent in a header",
                 self.last_event_id
@@ -296,6 +352,8 @@ impl EventSourceBuilder {
             resend_after_events: self.resend_after_events,
             comments: self.comments,
             reconnect_events: self.reconnect_events,
+            end_data: self.end_data,
+            end_types: self.end_types,
         };
         Ok(EventSource::from_config(
             config,

@@ -92,7 +92,10 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             DecodeErrorKind::TooLarge { limit } => {
-                write!(f, "server-sent event larger than the limit of {limit} bytes")
+                write!(
+                    f,
+                    "server-sent event larger than the limit of {limit} bytes"
+                )
             }
             DecodeErrorKind::Io(_) => f.write_str("I/O error while reading the event stream"),
         }
@@ -368,23 +371,21 @@ impl SseCodec {
                 self.event_type.clear();
                 self.event_type.extend_from_slice(value);
             }
-            b"id" => {
-                if memchr::memchr(0, value).is_none() {
-                    self.block_size += line.len();
-                    let id = self.pending_id.get_or_insert_with(Vec::new);
-                    id.clear();
-                    id.extend_from_slice(value);
-                }
+            // An id containing NUL is ignored (it could never be sent back).
+            b"id" if memchr::memchr(0, value).is_none() => {
+                self.block_size += line.len();
+                let id = self.pending_id.get_or_insert_with(Vec::new);
+                id.clear();
+                id.extend_from_slice(value);
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    let ms = value.iter().fold(0u64, |acc, d| {
-                        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-                    });
-                    let delay = Duration::from_millis(ms);
-                    self.retry = Some(delay);
-                    return Some(Frame::Retry(delay));
-                }
+            // Only ASCII digits: `1000x`, `-1`, `+5`, `1.5` are ignored.
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                let ms = value.iter().fold(0u64, |acc, d| {
+                    acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                });
+                let delay = Duration::from_millis(ms);
+                self.retry = Some(delay);
+                return Some(Frame::Retry(delay));
             }
             _ => {}
         }

@@ -50,6 +50,8 @@ pub struct Error {
 struct Inner {
     kind: Kind,
     source: Option<BoxError>,
+    /// The stream ended before its configured end marker.
+    truncated: bool,
 }
 
 pub(crate) enum Kind {
@@ -76,6 +78,8 @@ pub(crate) enum Kind {
     RetriesExhausted(u32),
     /// A non-GET request lost its connection after events were delivered.
     NotResent,
+    /// The server ended the body before the configured end marker.
+    Truncated,
 }
 
 /// The parts of an unexpected HTTP response kept in an error.
@@ -89,7 +93,11 @@ pub(crate) struct Response {
 impl Error {
     pub(crate) fn new(kind: Kind) -> Self {
         Error {
-            inner: Box::new(Inner { kind, source: None }),
+            inner: Box::new(Inner {
+                kind,
+                source: None,
+                truncated: false,
+            }),
         }
     }
 
@@ -98,12 +106,17 @@ impl Error {
             inner: Box::new(Inner {
                 kind,
                 source: Some(source.into()),
+                truncated: false,
             }),
         }
     }
 
     pub(crate) fn builder(msg: impl Into<String>) -> Self {
         Error::new(Kind::Builder(msg.into()))
+    }
+
+    pub(crate) fn set_truncated(&mut self) {
+        self.inner.truncated = true;
     }
 
     pub(crate) fn kind(&self) -> &Kind {
@@ -132,7 +145,7 @@ impl Error {
     /// True for an invalid configuration (bad URL, header, policy),
     /// reported by [`build`](crate::EventSourceBuilder::build).
     pub fn is_builder(&self) -> bool {
-        matches!(self.kind(), Kind::Builder(_))
+        self.chain().any(|e| matches!(e.kind(), Kind::Builder(_)))
     }
 
     /// True when no bytes arrived for the idle timeout, or the HTTP client's
@@ -155,7 +168,8 @@ impl Error {
 
     /// True when a 200 response was not `text/event-stream`.
     pub fn is_content_type(&self) -> bool {
-        self.chain().any(|e| matches!(e.kind(), Kind::ContentType(_)))
+        self.chain()
+            .any(|e| matches!(e.kind(), Kind::ContentType(_)))
     }
 
     /// True when an event exceeded the configured maximum size.
@@ -171,29 +185,47 @@ impl Error {
 
     /// True when the server ended the body of an open stream.
     pub fn is_eof(&self) -> bool {
-        matches!(self.kind(), Kind::Eof)
+        self.chain().any(|e| matches!(e.kind(), Kind::Eof))
+    }
+
+    /// True for the cause of a reconnection that was asked for with
+    /// [`EventSource::reconnect`](crate::EventSource::reconnect) or
+    /// [`Handle::reconnect`](crate::Handle::reconnect), not a failure.
+    pub fn is_reconnect_requested(&self) -> bool {
+        matches!(self.kind(), Kind::Requested)
     }
 
     /// True when the stream ended because the attempt limit was reached;
     /// [`source`](std::error::Error::source) is the last attempt's failure.
     pub fn is_retries_exhausted(&self) -> bool {
-        matches!(self.kind(), Kind::RetriesExhausted(_))
+        self.chain()
+            .any(|e| matches!(e.kind(), Kind::RetriesExhausted(_)))
     }
 
     /// True when the stream ended because a non-GET request lost its
     /// connection after events were delivered and re-sending was not allowed
     /// ([`EventSourceBuilder::resend_after_events`](crate::EventSourceBuilder::resend_after_events)).
     pub fn is_not_resent(&self) -> bool {
-        matches!(self.kind(), Kind::NotResent)
+        self.chain().any(|e| matches!(e.kind(), Kind::NotResent))
+    }
+
+    /// True when the stream was configured with an end marker
+    /// ([`end_on_data`](crate::EventSourceBuilder::end_on_data) or
+    /// [`end_on_event`](crate::EventSourceBuilder::end_on_event)), delivered
+    /// events, and ended for good before the marker came: the answer is
+    /// incomplete.
+    pub fn is_truncated(&self) -> bool {
+        self.chain()
+            .any(|e| e.inner.truncated || matches!(e.kind(), Kind::Truncated))
     }
 
     /// The number of reconnection attempts made, for an
     /// [`is_retries_exhausted`](Self::is_retries_exhausted) error.
     pub fn attempts(&self) -> Option<u32> {
-        match self.kind() {
+        self.chain().find_map(|e| match e.kind() {
             Kind::RetriesExhausted(n) => Some(*n),
             _ => None,
-        }
+        })
     }
 
     /// The HTTP status of the response behind this error, if one was
@@ -265,25 +297,38 @@ impl fmt::Display for Error {
             Kind::Eof => f.write_str("the server ended the stream"),
             Kind::Requested => f.write_str("reconnection requested"),
             Kind::RetriesExhausted(n) => {
-                write!(f, "gave up after {n} reconnection attempts without an event")
+                write!(
+                    f,
+                    "gave up after {n} reconnection attempts without an event"
+                )
             }
             Kind::NotResent => f.write_str(
                 "connection lost after events were delivered; the non-GET request is not re-sent",
             ),
+            Kind::Truncated => f.write_str("the stream ended before its end marker"),
         }
     }
 }
 
-/// Appends the first line of an error body, shortened, to a status message.
+/// Appends the start of an error body to a status message, on one line
+/// (pretty-printed JSON errors become readable), shortened.
 fn excerpt(f: &mut fmt::Formatter<'_>, body: &str) -> fmt::Result {
     const SHOWN: usize = 200;
-    let line = body.trim().lines().next().unwrap_or("");
-    if line.is_empty() {
+    let mut words = body.split_whitespace();
+    let Some(first) = words.next() else {
         return Ok(());
+    };
+    let mut shown = String::from(first);
+    for word in words {
+        if shown.chars().count() > SHOWN {
+            break;
+        }
+        shown.push(' ');
+        shown.push_str(word);
     }
-    match line.char_indices().nth(SHOWN) {
-        Some((cut, _)) => write!(f, ": {}…", &line[..cut]),
-        None => write!(f, ": {line}"),
+    match shown.char_indices().nth(SHOWN) {
+        Some((cut, _)) => write!(f, ": {}…", &shown[..cut]),
+        None => write!(f, ": {shown}"),
     }
 }
 
@@ -295,8 +340,9 @@ impl std::error::Error for Error {
 
 impl From<DecodeError> for Error {
     fn from(e: DecodeError) -> Self {
-        let limit = e.limit().unwrap_or(0);
-        Error::with_source(Kind::TooLarge(limit), e)
+        // The codec's only error is the size limit, which this kind says in
+        // full: the DecodeError is not kept as a source that would repeat it.
+        Error::new(Kind::TooLarge(e.limit().unwrap_or(0)))
     }
 }
 
@@ -329,10 +375,13 @@ mod tests {
         assert_eq!(e.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
         assert_eq!(e.body(), Some("busy\nmore"));
         assert_eq!(e.attempts(), Some(3));
-        assert_eq!(e.to_string(), "gave up after 3 reconnection attempts without an event");
+        assert_eq!(
+            e.to_string(),
+            "gave up after 3 reconnection attempts without an event"
+        );
         assert_eq!(
             e.source().unwrap().to_string(),
-            "unexpected HTTP status 503 Service Unavailable: busy"
+            "unexpected HTTP status 503 Service Unavailable: busy more"
         );
         assert!(!e.is_timeout() && !e.is_connect() && !e.is_too_large());
     }

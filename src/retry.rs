@@ -199,7 +199,9 @@ impl Iterator for Backoff {
             return Some(delay);
         }
         let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
-        Some(Duration::from_nanos(self.rng.random_range(nanos / 2..=nanos)))
+        Some(Duration::from_nanos(
+            self.rng.random_range(nanos / 2..=nanos),
+        ))
     }
 }
 
@@ -223,10 +225,16 @@ mod tests {
     fn server_retry_sets_base_and_cap_never_cuts_below_it() {
         let mut b = RetryPolicy::default().jitter(false).backoff();
         b.set_base(ms(3000));
-        assert_eq!(b.by_ref().take(3).collect::<Vec<_>>(), [ms(3000), ms(6000), ms(12000)]);
+        assert_eq!(
+            b.by_ref().take(3).collect::<Vec<_>>(),
+            [ms(3000), ms(6000), ms(12000)]
+        );
         b.reset();
         b.set_base(Duration::from_secs(60));
-        assert_eq!(b.by_ref().take(2).collect::<Vec<_>>(), [Duration::from_secs(60); 2]);
+        assert_eq!(
+            b.by_ref().take(2).collect::<Vec<_>>(),
+            [Duration::from_secs(60); 2]
+        );
     }
 
     #[test]
@@ -245,9 +253,16 @@ mod tests {
         let b: Vec<_> = p.backoff().take(200).collect();
         assert_eq!(a, b, "same seed, same delays");
         for (got, max) in a.iter().zip(&nominal) {
-            assert!(*got <= *max && *got >= *max / 2, "{got:?} outside [{:?}, {max:?}]", *max / 2);
+            assert!(
+                *got <= *max && *got >= *max / 2,
+                "{got:?} outside [{:?}, {max:?}]",
+                *max / 2
+            );
         }
-        assert!(a.iter().zip(&nominal).any(|(g, m)| g < m), "jitter never applied");
+        assert!(
+            a.iter().zip(&nominal).any(|(g, m)| g < m),
+            "jitter never applied"
+        );
     }
 
     #[test]
@@ -256,14 +271,19 @@ mod tests {
         b.attempt = u32::MAX - 1;
         assert_eq!(b.next(), Some(Duration::from_secs(30)));
         assert_eq!(b.next(), Some(Duration::from_secs(30)));
-        let mut z = RetryPolicy::default().initial_delay(Duration::ZERO).backoff();
+        let mut z = RetryPolicy::default()
+            .initial_delay(Duration::ZERO)
+            .backoff();
         assert_eq!(z.next(), Some(Duration::ZERO));
     }
 
     #[test]
     fn bad_multiplier_rejected() {
         for m in [0.5, f64::NAN, f64::INFINITY, -2.0] {
-            assert!(RetryPolicy::default().multiplier(m).validate().is_err(), "{m}");
+            assert!(
+                RetryPolicy::default().multiplier(m).validate().is_err(),
+                "{m}"
+            );
         }
         assert!(RetryPolicy::default().multiplier(1.0).validate().is_ok());
     }

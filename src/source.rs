@@ -111,6 +111,8 @@ pub struct EventSource {
     control: Option<Arc<Control>>,
     /// An event to yield on the next poll (a requested reconnection).
     pending: Option<Event>,
+    /// The end marker was seen.
+    finished: bool,
 }
 
 enum State {
@@ -244,6 +246,14 @@ impl EventSource {
         EventSourceBuilder::new(url.as_ref())
     }
 
+    /// A builder for a `POST` stream, as LLM APIs use: set the body with
+    /// [`body`](EventSourceBuilder::body) (or `json` with the `json`
+    /// feature). Such a request is not re-sent once events have arrived
+    /// (see [`resend_after_events`](EventSourceBuilder::resend_after_events)).
+    pub fn post(url: impl AsRef<str>) -> EventSourceBuilder {
+        EventSourceBuilder::new(url.as_ref()).method(Method::POST)
+    }
+
     pub(crate) fn from_config(config: Config, max_event_size: usize, last_event_id: &str) -> Self {
         let mut codec = SseCodec::new().with_max_event_size(max_event_size);
         codec.set_last_event_id(last_event_id);
@@ -262,12 +272,20 @@ impl EventSource {
             connection_delivered: false,
             control: None,
             pending: None,
+            finished: false,
         }
     }
 
     /// The last event ID: what the next request sends as `Last-Event-ID`.
     pub fn last_event_id(&self) -> &str {
         self.codec.last_event_id()
+    }
+
+    /// Whether the stream ended on its own terms: it saw the end marker set
+    /// with [`end_on_data`](EventSourceBuilder::end_on_data) or
+    /// [`end_on_event`](EventSourceBuilder::end_on_event).
+    pub fn is_finished(&self) -> bool {
+        self.finished
     }
 
     /// The current state.
@@ -329,7 +347,10 @@ impl EventSource {
     fn connect(&mut self) -> ResponseFuture {
         let cfg = &self.config;
         let mut headers = cfg.headers.clone();
-        headers.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         let id = self.codec.last_event_id();
         if !id.is_empty() {
@@ -340,7 +361,10 @@ impl EventSource {
                 Err(_) => tracing::warn!(id, "last event ID cannot be sent in a header; omitted"),
             }
         }
-        let mut request = cfg.client.request(cfg.method.clone(), cfg.url.clone()).headers(headers);
+        let mut request = cfg
+            .client
+            .request(cfg.method.clone(), cfg.url.clone())
+            .headers(headers);
         if let Some(body) = &cfg.body {
             request = request.body(body.clone());
         }
@@ -441,14 +465,18 @@ impl EventSource {
         let State::ErrorBody(eb) = &mut self.state else {
             unreachable!("only called in ErrorBody")
         };
-        let timed_out = self.timer.as_mut().is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        let timed_out = self
+            .timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
         while !timed_out && eb.collected.len() < ERROR_BODY_LIMIT {
             match Pin::new(&mut eb.body).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         let room = ERROR_BODY_LIMIT - eb.collected.len();
-                        eb.collected.extend_from_slice(&data[..data.len().min(room)]);
+                        eb.collected
+                            .extend_from_slice(&data[..data.len().min(room)]);
                     }
                 }
                 // A body that fails or ends: keep what was read.
@@ -538,16 +566,28 @@ impl EventSource {
         }
         // Dropping the old body (if any) closes that connection now.
         self.state = State::Waiting;
-        if self.config.method != Method::GET && self.delivered_any && !self.config.resend_after_events
+        if self.config.method != Method::GET
+            && self.delivered_any
+            && !self.config.resend_after_events
         {
+            if cause.is_eof() {
+                if !self.config.has_end_marker() {
+                    // A POST answer that the server ended cleanly is complete.
+                    tracing::info!(url = %self.config.url, "server ended the response; stream closed");
+                    self.close();
+                    return None;
+                }
+                return Some(Err(self.give_up(Error::with_source(Kind::Truncated, cause))));
+            }
             return Some(Err(self.give_up(Error::with_source(Kind::NotResent, cause))));
         }
         let attempt = self.attempt.saturating_add(1);
         if let Some(limit) = self.config.policy.max_attempts {
             if attempt > limit {
-                return Some(Err(
-                    self.give_up(Error::with_source(Kind::RetriesExhausted(self.attempt), cause))
-                ));
+                return Some(Err(self.give_up(Error::with_source(
+                    Kind::RetriesExhausted(self.attempt),
+                    cause,
+                ))));
             }
         }
         self.attempt = attempt;
@@ -575,7 +615,10 @@ impl EventSource {
         })
     }
 
-    fn give_up(&mut self, error: Error) -> Error {
+    fn give_up(&mut self, mut error: Error) -> Error {
+        if self.delivered_any && self.config.has_end_marker() {
+            error.set_truncated();
+        }
         tracing::error!(url = %self.config.url, error = %error, "stream ended");
         self.close();
         error
@@ -600,7 +643,8 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         Duration::from_secs(value.parse().unwrap_or(u64::MAX))
     } else {
         let at = httpdate::parse_http_date(value).ok()?;
-        at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
     };
     Some(delay.min(MAX_RETRY_AFTER))
 }
@@ -660,6 +704,21 @@ impl Stream for EventSource {
                     }
                 }
                 State::Open(_) => match ready!(this.poll_open(cx)) {
+                    Ok(Event::Message(m)) => {
+                        let cfg = &this.config;
+                        if cfg.end_data.as_deref() == Some(m.data()) {
+                            tracing::info!(url = %cfg.url, "end sentinel received; stream closed");
+                            this.finished = true;
+                            this.close();
+                            return Poll::Ready(None);
+                        }
+                        if cfg.end_types.iter().any(|t| t == m.event()) {
+                            tracing::info!(url = %cfg.url, event = m.event(), "end event received; stream closed");
+                            this.finished = true;
+                            this.close();
+                        }
+                        return Poll::Ready(Some(Ok(Event::Message(m))));
+                    }
                     Ok(event) => return Poll::Ready(Some(Ok(event))),
                     Err(failure) => {
                         if this.connection_delivered {

@@ -103,7 +103,11 @@ async fn rule_17_request_headers_and_last_event_id_never_empty() {
     }
     assert_eq!(reqs[0].header("last-event-id"), None);
     assert_eq!(reqs[1].header("last-event-id"), Some("5"));
-    assert_eq!(reqs[2].header_all("last-event-id"), Vec::<&str>::new(), "empty ID: no header");
+    assert_eq!(
+        reqs[2].header_all("last-event-id"),
+        Vec::<&str>::new(),
+        "empty ID: no header"
+    );
 }
 
 #[tokio::test]
@@ -143,7 +147,9 @@ async fn rule_18_media_type_is_case_insensitive_with_parameters() {
 async fn rule_18_wrong_media_type_is_terminal_with_the_response() {
     for ct in [Some("text/plain"), Some("application/json"), None] {
         let server = TestServer::start(move |_, _| {
-            let r = Reply::sse().without_header("content-type").body("{\"oops\":1}");
+            let r = Reply::sse()
+                .without_header("content-type")
+                .body("{\"oops\":1}");
             match ct {
                 Some(ct) => r.header("content-type", ct),
                 None => r,
@@ -165,7 +171,9 @@ async fn rule_18_wrong_media_type_is_terminal_with_the_response() {
 #[tokio::test]
 async fn rule_19_reconnects_after_network_error_mid_event() {
     let server = TestServer::start(|_, i| match i {
-        0 => Reply::sse().body("id: 1\ndata: one\n\nid: 2\ndata: tw").drop_after(28),
+        0 => Reply::sse()
+            .body("id: 1\ndata: one\n\nid: 2\ndata: tw")
+            .drop_after(28),
         _ => Reply::sse().body("id: 2\ndata: two\n\n").stall(),
     })
     .await;
@@ -181,10 +189,8 @@ async fn rule_19_reconnects_after_network_error_mid_event() {
 
 #[tokio::test]
 async fn rule_19_reconnects_after_clean_end_of_body() {
-    let server = TestServer::start(|_, i| {
-        Reply::sse().body(format!("id: {i}\ndata: {i}\n\n"))
-    })
-    .await;
+    let server =
+        TestServer::start(|_, i| Reply::sse().body(format!("id: {i}\ndata: {i}\n\n"))).await;
     let mut es = builder(&server).reconnect_events(true).build().unwrap();
     for i in 0..3 {
         assert_eq!(message(&mut es).await.data(), i.to_string());
@@ -196,7 +202,11 @@ async fn rule_19_reconnects_after_clean_end_of_body() {
 #[tokio::test]
 async fn rule_19_connection_refused_is_retried() {
     // Bind and drop a listener to get a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut es = EventSource::builder(format!("http://127.0.0.1:{port}/"))
         .retry_policy(fast().max_attempts(2))
         .reconnect_events(true)
@@ -282,7 +292,11 @@ async fn rule_19_retry_after_seconds_is_honoured() {
     .await;
     let mut es = builder(&server).reconnect_events(true).build().unwrap();
     let r = reconnecting(&mut es).await;
-    assert_eq!(r.delay(), Duration::from_secs(1), "Retry-After replaces the 10 ms delay");
+    assert_eq!(
+        r.delay(),
+        Duration::from_secs(1),
+        "Retry-After replaces the 10 ms delay"
+    );
     message(&mut es).await;
     let reqs = server.requests();
     assert!(reqs[1].at - reqs[0].at >= Duration::from_secs(1));
@@ -301,7 +315,10 @@ async fn rule_19_retry_after_http_date_is_honoured() {
     let mut es = builder(&server).reconnect_events(true).build().unwrap();
     let r = reconnecting(&mut es).await;
     // HTTP dates have one-second resolution.
-    assert!(r.delay() > Duration::from_secs(1) && r.delay() <= Duration::from_secs(3), "{r:?}");
+    assert!(
+        r.delay() > Duration::from_secs(1) && r.delay() <= Duration::from_secs(3),
+        "{r:?}"
+    );
 }
 
 // ---- rule 20: what stops for good --------------------------------------
@@ -322,7 +339,10 @@ async fn rule_20_other_statuses_are_terminal_with_status_headers_and_body() {
         assert_eq!(e.status().map(|s| s.as_u16()), Some(status));
         assert_eq!(e.headers().unwrap()["x-request-id"], "req-9");
         assert!(e.body().unwrap().contains("bad key"));
-        assert!(e.to_string().contains("bad key"), "Display shows the server's message: {e}");
+        assert!(
+            e.to_string().contains("bad key"),
+            "Display shows the server's message: {e}"
+        );
         assert_ended(&mut es).await;
         tokio::time::sleep(ms(50)).await;
         assert_eq!(server.request_count(), 1, "{status} is not retried");
@@ -340,9 +360,12 @@ async fn rule_20_redirect_without_location_is_terminal() {
 
 #[tokio::test]
 async fn rule_20_error_body_is_bounded() {
-    let server = TestServer::start(|_, _| Reply::status(500).body(vec![b'x'; 200 * 1024]).stall())
-        .await;
-    let mut es = builder(&server).retry_policy(fast().max_attempts(0)).build().unwrap();
+    let server =
+        TestServer::start(|_, _| Reply::status(500).body(vec![b'x'; 200 * 1024]).stall()).await;
+    let mut es = builder(&server)
+        .retry_policy(fast().max_attempts(0))
+        .build()
+        .unwrap();
     let e = terminal(&mut es).await;
     assert_eq!(e.body().unwrap().len(), ssekit::ERROR_BODY_LIMIT);
 }
@@ -409,7 +432,11 @@ async fn rule_22_redirects_are_followed_and_reconnection_returns_to_the_original
         assert_eq!(message(&mut es).await.data(), "/real?x=1");
         assert_eq!(message(&mut es).await.data(), "/real?x=1");
         let paths: Vec<_> = server.requests().into_iter().map(|r| r.path).collect();
-        assert_eq!(paths, ["/events", "/real?x=1", "/events", "/real?x=1"], "{code}");
+        assert_eq!(
+            paths,
+            ["/events", "/real?x=1", "/events", "/real?x=1"],
+            "{code}"
+        );
     }
 }
 
@@ -430,7 +457,11 @@ async fn rule_22_credentials_do_not_cross_origins() {
     let landed = &other.requests()[0];
     assert_eq!(landed.header("authorization"), None);
     assert_eq!(landed.header("cookie"), None);
-    assert_eq!(landed.header("x-trace"), Some("t"), "other headers do follow");
+    assert_eq!(
+        landed.header("x-trace"),
+        Some("t"),
+        "other headers do follow"
+    );
 }
 
 // ---- rule 23: backoff ---------------------------------------------------
@@ -443,7 +474,11 @@ async fn rule_23_backoff_grows_is_capped_and_is_really_waited() {
         .max_delay(ms(80))
         .jitter(false)
         .max_attempts(5);
-    let mut es = builder(&server).retry_policy(policy).reconnect_events(true).build().unwrap();
+    let mut es = builder(&server)
+        .retry_policy(policy)
+        .reconnect_events(true)
+        .build()
+        .unwrap();
     let mut delays = Vec::new();
     loop {
         match next(&mut es).await {
@@ -457,7 +492,10 @@ async fn rule_23_backoff_grows_is_capped_and_is_really_waited() {
     let reqs = server.requests();
     assert_eq!(reqs.len(), 6);
     for (pair, delay) in reqs.windows(2).zip(&delays) {
-        assert!(pair[1].at - pair[0].at >= *delay, "waited less than {delay:?}");
+        assert!(
+            pair[1].at - pair[0].at >= *delay,
+            "waited less than {delay:?}"
+        );
     }
 }
 
@@ -470,7 +508,11 @@ async fn rule_23_growth_resets_only_after_a_connection_that_delivered_an_event()
     })
     .await;
     let policy = RetryPolicy::default().initial_delay(ms(10)).jitter(false);
-    let mut es = builder(&server).retry_policy(policy).reconnect_events(true).build().unwrap();
+    let mut es = builder(&server)
+        .retry_policy(policy)
+        .reconnect_events(true)
+        .build()
+        .unwrap();
     let mut delays = Vec::new();
     while delays.len() < 6 {
         if let Event::Reconnecting(r) = next_ok(&mut es).await {
@@ -503,13 +545,23 @@ async fn rule_23_retry_field_sets_the_base_delay_for_later_connections() {
 #[tokio::test]
 async fn rule_23_jitter_only_shortens() {
     let server = TestServer::start(|_, _| Reply::status(503)).await;
-    let policy = RetryPolicy::default().initial_delay(ms(40)).max_attempts(6).jitter_seed(3);
-    let mut es = builder(&server).retry_policy(policy).reconnect_events(true).build().unwrap();
+    let policy = RetryPolicy::default()
+        .initial_delay(ms(40))
+        .max_attempts(6)
+        .jitter_seed(3);
+    let mut es = builder(&server)
+        .retry_policy(policy)
+        .reconnect_events(true)
+        .build()
+        .unwrap();
     let nominal = [40, 80, 160, 320, 640, 1280].map(ms);
     let mut i = 0;
     while let Some(Ok(ev)) = next(&mut es).await {
         if let Event::Reconnecting(r) = ev {
-            assert!(r.delay() <= nominal[i] && r.delay() >= nominal[i] / 2, "{r:?}");
+            assert!(
+                r.delay() <= nominal[i] && r.delay() >= nominal[i] / 2,
+                "{r:?}"
+            );
             i += 1;
         }
     }
@@ -522,11 +574,18 @@ async fn rule_23_jitter_only_shortens() {
 async fn rule_24_limit_of_n_means_exactly_one_plus_n_requests() {
     for n in [0u32, 1, 3] {
         let server = TestServer::start(|_, _| Reply::status(503).body("overloaded")).await;
-        let mut es = builder(&server).retry_policy(fast().max_attempts(n)).build().unwrap();
+        let mut es = builder(&server)
+            .retry_policy(fast().max_attempts(n))
+            .build()
+            .unwrap();
         let e = terminal(&mut es).await;
         assert!(e.is_retries_exhausted(), "{e:?}");
         assert_eq!(e.attempts(), Some(n));
-        assert_eq!(e.status().map(|s| s.as_u16()), Some(503), "the last cause is reachable");
+        assert_eq!(
+            e.status().map(|s| s.as_u16()),
+            Some(503),
+            "the last cause is reachable"
+        );
         assert_eq!(e.body(), Some("overloaded"));
         assert_ended(&mut es).await;
         tokio::time::sleep(ms(100)).await;
@@ -541,7 +600,10 @@ async fn rule_24_an_event_resets_the_count() {
         _ => Reply::status(503),
     })
     .await;
-    let mut es = builder(&server).retry_policy(fast().max_attempts(2)).build().unwrap();
+    let mut es = builder(&server)
+        .retry_policy(fast().max_attempts(2))
+        .build()
+        .unwrap();
     assert_eq!(message(&mut es).await.data(), "progress");
     let e = terminal(&mut es).await;
     assert!(e.is_retries_exhausted());
@@ -649,7 +711,9 @@ async fn handle_closes_and_restarts_from_another_task() {
         let next = req
             .header("last-event-id")
             .map_or(1, |id| id.parse::<u32>().unwrap() + 1);
-        Reply::sse().body(format!("id: {next}\ndata: {next}\n\n")).stall()
+        Reply::sse()
+            .body(format!("id: {next}\ndata: {next}\n\n"))
+            .stall()
     })
     .await;
     let mut es = builder(&server).reconnect_events(true).build().unwrap();
@@ -692,7 +756,10 @@ async fn exactly_once_delivery_across_fifty_random_cuts() {
             .header("last-event-id")
             .map_or(1, |id| id.parse::<u32>().unwrap() + 1);
         let body: String = (from..=TOTAL).map(numbered).collect();
-        assert!(body.len() > 1000 || i >= CUTS, "cuts must not run out of events");
+        assert!(
+            body.len() > 1000 || i >= CUTS,
+            "cuts must not run out of events"
+        );
         if i >= CUTS || body.is_empty() {
             return Reply::sse().body(body).stall();
         }
@@ -739,7 +806,11 @@ async fn exactly_once_delivery_across_fifty_random_cuts() {
 async fn bom_and_trickled_bytes_through_http() {
     let server = TestServer::start(|_, _| {
         Reply::sse()
-            .trickle(&b"\xEF\xBB\xBFdata: h\xC3\xA9llo\r\n\r\n:c\r\rdata: x\r\r"[..], 1, ms(1))
+            .trickle(
+                &b"\xEF\xBB\xBFdata: h\xC3\xA9llo\r\n\r\n:c\r\rdata: x\r\r"[..],
+                1,
+                ms(1),
+            )
             .stall()
     })
     .await;
@@ -765,8 +836,10 @@ async fn request_hook_runs_on_every_attempt() {
     let mut es = builder(&server)
         .on_request(move |req| {
             let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            req.headers_mut()
-                .insert("authorization", format!("Bearer token-{n}").parse().unwrap());
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer token-{n}").parse().unwrap(),
+            );
         })
         .build()
         .unwrap();
@@ -782,16 +855,31 @@ fn builder_reports_bad_input() {
     let cases: Vec<(ssekit::EventSourceBuilder, &str)> = vec![
         (EventSource::builder("not a url"), "invalid URL"),
         (EventSource::builder("ftp://127.0.0.1/x"), "scheme"),
-        (EventSource::builder("http://127.0.0.1/").header("bad header", "v"), "header name"),
-        (EventSource::builder("http://127.0.0.1/").header("x", "a\nb"), "header x"),
+        (
+            EventSource::builder("http://127.0.0.1/").header("bad header", "v"),
+            "header name",
+        ),
+        (
+            EventSource::builder("http://127.0.0.1/").header("x", "a\nb"),
+            "header x",
+        ),
         (
             EventSource::builder("http://127.0.0.1/")
                 .retry_policy(RetryPolicy::default().multiplier(0.5)),
             "multiplier",
         ),
-        (EventSource::builder("http://127.0.0.1/").idle_timeout(Some(Duration::ZERO)), "idle"),
-        (EventSource::builder("http://127.0.0.1/").max_event_size(0), "max event size"),
-        (EventSource::builder("http://127.0.0.1/").last_event_id("a\nb"), "last event ID"),
+        (
+            EventSource::builder("http://127.0.0.1/").idle_timeout(Some(Duration::ZERO)),
+            "idle",
+        ),
+        (
+            EventSource::builder("http://127.0.0.1/").max_event_size(0),
+            "max event size",
+        ),
+        (
+            EventSource::builder("http://127.0.0.1/").last_event_id("a\nb"),
+            "last event ID",
+        ),
     ];
     for (b, want) in cases {
         let e = b.build().unwrap_err();
