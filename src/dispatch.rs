@@ -4,8 +4,8 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{ready, Context, Poll, Waker};
 
 use futures_core::{FusedStream, Stream};
 
@@ -116,6 +116,8 @@ struct Shared {
 struct Registry {
     by_type: HashMap<Arc<str>, Vec<Arc<Slot>>>,
     all: Vec<Arc<Slot>>,
+    /// Event subscriptions: they also get the non-message events.
+    control: Vec<Arc<Slot>>,
     /// Set once the driver ended: late subscribers get it at once.
     ended: Option<End>,
     handles: usize,
@@ -132,10 +134,18 @@ enum End {
 /// One subscriber's buffer.
 struct Slot {
     state: Mutex<SlotState>,
+    /// An [`EventSubscription`]'s: receives the non-message events too.
+    control: bool,
+}
+
+impl Slot {
+    fn is_control(&self) -> bool {
+        self.control
+    }
 }
 
 struct SlotState {
-    queue: VecDeque<MessageEvent>,
+    queue: VecDeque<Event>,
     lagged: u64,
     end: Option<End>,
     receiver: Option<Waker>,
@@ -152,8 +162,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Registry {
+    /// Subscriptions alive. An event subscription is counted once, in
+    /// `control`, however many types it listens to.
     fn live_subscribers(&self) -> usize {
-        self.all.len() + self.by_type.values().map(Vec::len).sum::<usize>()
+        let typed: usize = self.by_type.values().flatten().filter(|s| !s.is_control()).count();
+        self.all.len() + self.control.len() + typed
+    }
+
+    fn remove(&mut self, slot: &Arc<Slot>) {
+        self.all.retain(|s| !Arc::ptr_eq(s, slot));
+        self.control.retain(|s| !Arc::ptr_eq(s, slot));
+        self.by_type.retain(|_, slots| {
+            slots.retain(|s| !Arc::ptr_eq(s, slot));
+            !slots.is_empty()
+        });
+    }
+
+    /// Adds `slot` to the subscribers of `event_type`, once.
+    fn add_type(&mut self, event_type: &str, slot: &Arc<Slot>) {
+        let slots = self.by_type.entry(Arc::from(event_type)).or_default();
+        if !slots.iter().any(|s| Arc::ptr_eq(s, slot)) {
+            slots.push(slot.clone());
+        }
     }
 
     fn wake_driver(&mut self) {
@@ -163,7 +193,10 @@ impl Registry {
     }
 
     fn slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
-        self.all.iter().chain(self.by_type.values().flatten())
+        self.all
+            .iter()
+            .chain(&self.control)
+            .chain(self.by_type.values().flatten())
     }
 }
 
@@ -204,15 +237,30 @@ impl Dispatcher {
     /// A subscription to the events of type `event_type` (`"message"` for
     /// events sent without an `event:` field).
     pub fn subscribe(&self, event_type: &str) -> Subscription {
-        self.register(Some(event_type))
+        Subscription {
+            rx: self.register(Some(&[event_type]), false),
+        }
     }
 
     /// A subscription to every event, whatever its type.
     pub fn subscribe_all(&self) -> Subscription {
-        self.register(None)
+        Subscription {
+            rx: self.register(None, false),
+        }
     }
 
-    fn register(&self, event_type: Option<&str>) -> Subscription {
+    /// A subscription to the events of the given types *and* to the
+    /// stream's other items, in stream order: [`Event::Open`],
+    /// [`Event::Comment`] (when the source yields them) and
+    /// [`Event::Reconnecting`] (likewise). More types can be added later
+    /// with [`EventSubscription::listener`].
+    pub fn subscribe_events(&self, event_types: &[&str]) -> EventSubscription {
+        EventSubscription {
+            rx: self.register(Some(event_types), true),
+        }
+    }
+
+    fn register(&self, event_types: Option<&[&str]>, control: bool) -> Receiver {
         let slot = Arc::new(Slot {
             state: Mutex::new(SlotState {
                 queue: VecDeque::new(),
@@ -222,20 +270,26 @@ impl Dispatcher {
                 sender: None,
                 gone: false,
             }),
+            control,
         });
         let mut reg = lock(&self.shared.state);
         match &reg.ended {
             Some(end) => lock(&slot.state).end = Some(end.clone()),
-            None => match event_type {
-                Some(t) => reg
-                    .by_type
-                    .entry(Arc::from(t))
-                    .or_default()
-                    .push(slot.clone()),
-                None => reg.all.push(slot.clone()),
-            },
+            None => {
+                match event_types {
+                    Some(types) => {
+                        for t in types {
+                            reg.add_type(t, &slot);
+                        }
+                    }
+                    None => reg.all.push(slot.clone()),
+                }
+                if control {
+                    reg.control.push(slot.clone());
+                }
+            }
         }
-        Subscription {
+        Receiver {
             slot,
             shared: self.shared.clone(),
             done: false,
@@ -289,32 +343,15 @@ impl fmt::Debug for Dispatcher {
     }
 }
 
-/// One subscriber's stream of events; made by [`Dispatcher::subscribe`] or
-/// [`Dispatcher::subscribe_all`]. Dropping it unsubscribes.
-///
-/// Yields `Ok(event)`, `Err(`[`SubscriptionError::Lagged`]`)` when events
-/// were dropped for it, and at the end of a failed stream one
-/// `Err(`[`SubscriptionError::Stream`]`)`; then `None`.
-pub struct Subscription {
+/// The receiving end shared by both kinds of subscription.
+struct Receiver {
     slot: Arc<Slot>,
     shared: Arc<Shared>,
     done: bool,
 }
 
-impl fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = lock(&self.slot.state);
-        f.debug_struct("Subscription")
-            .field("buffered", &st.queue.len())
-            .field("ended", &st.end.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Stream for Subscription {
-    type Item = Result<MessageEvent, SubscriptionError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+impl Receiver {
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event, SubscriptionError>>> {
         if self.done {
             return Poll::Ready(None);
         }
@@ -339,26 +376,24 @@ impl Stream for Subscription {
                 })
             }
             None => {
-                if !st
-                    .receiver
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-                {
+                if !st.receiver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     st.receiver = Some(cx.waker().clone());
                 }
                 Poll::Pending
             }
         }
     }
-}
 
-impl FusedStream for Subscription {
-    fn is_terminated(&self) -> bool {
-        self.done
+    fn fmt(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = lock(&self.slot.state);
+        f.debug_struct(name)
+            .field("buffered", &st.queue.len())
+            .field("ended", &st.end.is_some())
+            .finish_non_exhaustive()
     }
 }
 
-impl Drop for Subscription {
+impl Drop for Receiver {
     fn drop(&mut self) {
         {
             let mut st = lock(&self.slot.state);
@@ -368,14 +403,118 @@ impl Drop for Subscription {
             }
         }
         let mut reg = lock(&self.shared.state);
-        reg.all.retain(|s| !Arc::ptr_eq(s, &self.slot));
-        reg.by_type.retain(|_, slots| {
-            slots.retain(|s| !Arc::ptr_eq(s, &self.slot));
-            !slots.is_empty()
-        });
+        reg.remove(&self.slot);
         if reg.handles == 0 && reg.live_subscribers() == 0 {
             reg.wake_driver();
         }
+    }
+}
+
+/// One subscriber's stream of events; made by [`Dispatcher::subscribe`] or
+/// [`Dispatcher::subscribe_all`]. Dropping it unsubscribes.
+///
+/// Yields `Ok(event)`, `Err(`[`SubscriptionError::Lagged`]`)` when events
+/// were dropped for it, and at the end of a failed stream one
+/// `Err(`[`SubscriptionError::Stream`]`)`; then `None`.
+pub struct Subscription {
+    rx: Receiver,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.rx.fmt("Subscription", f)
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Result<MessageEvent, SubscriptionError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            return Poll::Ready(match ready!(self.rx.poll_event(cx)) {
+                Some(Ok(Event::Message(m))) => Some(Ok(m)),
+                Some(Ok(_)) => continue, // only messages are queued here
+                Some(Err(e)) => Some(Err(e)),
+                None => None,
+            });
+        }
+    }
+}
+
+impl FusedStream for Subscription {
+    fn is_terminated(&self) -> bool {
+        self.rx.done
+    }
+}
+
+/// A subscription to some event types and to the stream's lifecycle
+/// (open, comments, reconnections), in stream order; made by
+/// [`Dispatcher::subscribe_events`]. Dropping it unsubscribes.
+///
+/// Yields the same errors as [`Subscription`].
+pub struct EventSubscription {
+    rx: Receiver,
+}
+
+impl fmt::Debug for EventSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.rx.fmt("EventSubscription", f)
+    }
+}
+
+impl EventSubscription {
+    /// A handle that adds event types to this subscription, usable from
+    /// another task while this one is being polled.
+    pub fn listener(&self) -> Listener {
+        Listener {
+            slot: Arc::downgrade(&self.rx.slot),
+            shared: Arc::downgrade(&self.rx.shared),
+        }
+    }
+}
+
+impl Stream for EventSubscription {
+    type Item = Result<Event, SubscriptionError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_event(cx)
+    }
+}
+
+impl FusedStream for EventSubscription {
+    fn is_terminated(&self) -> bool {
+        self.rx.done
+    }
+}
+
+/// Adds event types to an [`EventSubscription`]; made by
+/// [`EventSubscription::listener`]. Cloneable; does not keep the
+/// subscription alive.
+#[derive(Clone)]
+pub struct Listener {
+    slot: Weak<Slot>,
+    shared: Weak<Shared>,
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener").finish_non_exhaustive()
+    }
+}
+
+impl Listener {
+    /// From now on, events of `event_type` reach the subscription too.
+    /// Returns `false` when the subscription or the stream is gone.
+    pub fn listen(&self, event_type: &str) -> bool {
+        let (Some(slot), Some(shared)) = (self.slot.upgrade(), self.shared.upgrade()) else {
+            return false;
+        };
+        let mut reg = lock(&shared.state);
+        if reg.ended.is_some() || lock(&slot.state).gone {
+            return false;
+        }
+        reg.add_type(event_type, &slot);
+        true
     }
 }
 
@@ -384,7 +523,7 @@ struct Driver {
     source: EventSource,
     shared: Arc<Shared>,
     /// An event still to be handed to these subscribers (backpressure).
-    delivering: Option<(MessageEvent, Vec<Arc<Slot>>)>,
+    delivering: Option<(Event, Vec<Arc<Slot>>)>,
 }
 
 impl Driver {
@@ -433,6 +572,7 @@ impl Driver {
             }
         }
         reg.all.clear();
+        reg.control.clear();
         reg.by_type.clear();
     }
 }
@@ -469,18 +609,20 @@ impl Future for Driver {
                     this.finish(End::Error(Arc::new(e)));
                     return Poll::Ready(());
                 }
-                Poll::Ready(Some(Ok(Event::Message(m)))) => {
+                Poll::Ready(Some(Ok(event))) => {
                     let reg = lock(&this.shared.state);
-                    let mut targets: Vec<Arc<Slot>> = reg.all.clone();
-                    if let Some(typed) = reg.by_type.get(m.event()) {
-                        targets.extend(typed.iter().cloned());
-                    }
+                    let targets: Vec<Arc<Slot>> = match &event {
+                        Event::Message(m) => {
+                            let typed = reg.by_type.get(m.event()).into_iter().flatten();
+                            reg.all.iter().chain(typed).cloned().collect()
+                        }
+                        _ => reg.control.clone(),
+                    };
                     drop(reg);
                     if !targets.is_empty() {
-                        this.delivering = Some((m, targets));
+                        this.delivering = Some((event, targets));
                     }
                 }
-                Poll::Ready(Some(Ok(_))) => {}
             }
         }
     }

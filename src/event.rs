@@ -92,7 +92,11 @@ impl fmt::Debug for MessageEvent {
 /// [`EventSourceBuilder::comments`](crate::EventSourceBuilder::comments) and
 /// [`EventSourceBuilder::reconnect_events`](crate::EventSourceBuilder::reconnect_events).
 /// More kinds may be added: match with a `_` arm.
-#[derive(Debug)]
+///
+/// Events are cheap to clone (shared strings; a reconnection's cause is
+/// behind an `Arc`), so a [`Dispatcher`](crate::Dispatcher) can hand one to
+/// several subscribers.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {
     /// A connection opened: the server answered 200 `text/event-stream`.
@@ -146,11 +150,11 @@ impl Open {
 }
 
 /// A reconnection about to happen: see [`Event::Reconnecting`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Reconnect {
     pub(crate) attempt: u32,
     pub(crate) delay: std::time::Duration,
-    pub(crate) cause: crate::Error,
+    pub(crate) cause: Arc<crate::Error>,
 }
 
 impl Reconnect {

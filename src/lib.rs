@@ -18,7 +18,8 @@ pub mod testing;
 pub use builder::{EventSourceBuilder, DEFAULT_IDLE_TIMEOUT};
 pub use codec::{DecodeError, Frame, FrameCodec, SseCodec};
 pub use dispatch::{
-    Dispatcher, Overflow, Subscription, SubscriptionError, DEFAULT_SUBSCRIBER_CAPACITY,
+    Dispatcher, EventSubscription, Listener, Overflow, Subscription, SubscriptionError,
+    DEFAULT_SUBSCRIBER_CAPACITY,
 };
 pub use error::{Error, ERROR_BODY_LIMIT};
 pub use event::{Event, MessageEvent, Open, Reconnect};

@@ -324,7 +324,7 @@ impl EventSource {
                 self.pending = Some(Event::Reconnecting(Reconnect {
                     attempt: self.attempt,
                     delay: Duration::ZERO,
-                    cause: Error::new(Kind::Requested),
+                    cause: Arc::new(Error::new(Kind::Requested)),
                 }));
             }
         }
@@ -610,7 +610,7 @@ impl EventSource {
             Ok(Event::Reconnecting(Reconnect {
                 attempt,
                 delay,
-                cause,
+                cause: Arc::new(cause),
             }))
         })
     }

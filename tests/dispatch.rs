@@ -269,3 +269,55 @@ async fn typed_subscriber() {
     }
     assert_eq!(metrics.next().await.unwrap().unwrap().cpu, 0.75);
 }
+
+#[tokio::test]
+async fn event_subscription_sees_lifecycle_in_order_and_listens_to_new_types() {
+    let server = TestServer::start(|_, i| match i {
+        0 => Reply::sse()
+            .body(":hi\n\ndata: m1\n\nevent: x\ndata: x1\n\n")
+            .sleep(Duration::from_millis(300))
+            .body("event: x\ndata: x2\n\ndata: m2\n\n"),
+        _ => Reply::sse().body("event: x\ndata: x3\n\n").stall(),
+    })
+    .await;
+    let es = EventSource::builder(server.url("/"))
+        .comments(true)
+        .reconnect_events(true)
+        .retry_policy(RetryPolicy::default().initial_delay(Duration::from_millis(5)))
+        .build()
+        .unwrap();
+    let hub = Dispatcher::spawn(es);
+    let mut sub = hub.subscribe_events(&["message"]);
+    let listener = sub.listener();
+    let mut seen = Vec::new();
+    while seen.len() < 7 {
+        let ev = tokio::time::timeout(LONG, sub.next()).await.unwrap().unwrap().unwrap();
+        seen.push(match ev {
+            ssekit::Event::Open(_) => "open".to_owned(),
+            ssekit::Event::Comment(c) => format!(":{c}"),
+            ssekit::Event::Message(m) => m.data().to_owned(),
+            ssekit::Event::Reconnecting(_) => "reconnecting".to_owned(),
+            _ => "other".to_owned(),
+        });
+        if seen.last().map(String::as_str) == Some("m1") {
+            // x1 is already on its way (same chunk) and is not delivered:
+            // only events that arrive after listen() are.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(listener.listen("x"));
+        }
+    }
+    assert_eq!(seen, ["open", ":hi", "m1", "x2", "m2", "reconnecting", "open"]);
+    assert_eq!(next_x3(&mut sub).await, "x3");
+    drop(sub);
+    assert!(!listener.listen("y"), "the subscription is gone");
+}
+
+async fn next_x3(sub: &mut ssekit::EventSubscription) -> String {
+    loop {
+        match tokio::time::timeout(LONG, sub.next()).await.unwrap() {
+            Some(Ok(ssekit::Event::Message(m))) => return m.data().to_owned(),
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
