@@ -12,7 +12,7 @@
 //! | `GET /` | 200 with `{"name": "ssekit", "capabilities": [...]}` |
 //! | `DELETE /` | the service exits |
 //! | `POST /` | starts a client; 201 with `Location: .../streams/N` (400 on bad input) |
-//! | `POST /streams/N` | `{"command": "restart"}` forces a reconnection (400 unknown command, 404 unknown stream) |
+//! | `POST /streams/N` | `{"command": "restart"}` forces a reconnection; `{"command": "listen", "listen": {"type": T}}` adds event type `T` (400 unknown command, 404 unknown stream) |
 //! | `DELETE /streams/N` | stops that client (404 unknown stream) |
 //!
 //! The body of `POST /` is a JSON object: `streamUrl` and `callbackUrl`
@@ -27,7 +27,9 @@
 //! a time, with a JSON body:
 //!
 //! * `{"kind": "event", "event": {"type", "data", "id"}}` for each event
-//!   (`id` left out when the event has none);
+//!   (`id` left out when the event has none) of type `message`, or of a type
+//!   added with `listen` (capability `event-type-listeners`: each client is
+//!   an [`ssekit::EventSubscription`] of a [`ssekit::Dispatcher`]);
 //! * `{"kind": "comment", "comment": "..."}` for each comment line, as soon
 //!   as it is read;
 //! * `{"kind": "error", "error": "...", "fatal": false}` when a connection
@@ -45,7 +47,7 @@
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,7 +59,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
-use ssekit::{Event, EventSource, Handle, RetryPolicy};
+use ssekit::{
+    Dispatcher, Event, EventSource, EventSubscription, Handle, Listener, RetryPolicy,
+    SubscriptionError,
+};
 
 /// What the harness may test; see the harness's `docs/optional_features.md`.
 const CAPABILITIES: &[&str] = &[
@@ -69,6 +74,7 @@ const CAPABILITIES: &[&str] = &[
     "read-timeout",
     "report",
     "restart",
+    "event-type-listeners",
     "server-directed-shutdown-request",
 ];
 
@@ -161,9 +167,8 @@ struct Service {
 struct Stream {
     tag: String,
     handle: Handle,
-    /// Set by a `restart` command, so that the reconnection it causes is not
-    /// reported as an error.
-    restarting: Arc<AtomicBool>,
+    /// Adds event types for the `listen` command.
+    listener: Listener,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -204,21 +209,26 @@ async fn create(State(service): Shared, headers: HeaderMap, body: Bytes) -> Resp
         params.stream_url
     );
 
-    let restarting = Arc::new(AtomicBool::new(false));
     let handle = es.handle();
+    // Only `message` events until a `listen` command adds more types; the
+    // subscription alone keeps the connection (the hub handle is dropped).
+    let hub = Dispatcher::spawn(es);
+    let events = hub.subscribe_events(&["message"]);
+    let listener = events.listener();
+    drop(hub);
     let reporter = Reporter {
         http: service.callbacks.clone(),
         base: params.callback_url.trim_end_matches('/').to_owned(),
         next: 1,
         tag: tag.clone(),
     };
-    let task = tokio::spawn(run(es, reporter, restarting.clone()));
+    let task = tokio::spawn(run(events, reporter));
     service.streams.lock().unwrap().insert(
         id,
         Stream {
             tag,
             handle,
-            restarting,
+            listener,
             task,
         },
     );
@@ -238,16 +248,29 @@ async fn command(State(service): Shared, Path(id): Path<String>, body: Bytes) ->
     let Some(stream) = id.parse().ok().and_then(|id: u64| streams.get(&id)) else {
         return not_found(&id);
     };
-    let command = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(obj)) => obj.get("command").cloned(),
+    let (command, listen) = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(obj)) => (obj.get("command").cloned(), obj.get("listen").cloned()),
         Ok(_) => return bad_request("the command must be a JSON object".into()),
         Err(e) => return bad_request(format!("the command is not valid JSON: {e}")),
     };
     match command {
         Some(Value::String(c)) if c == "restart" => {
-            stream.restarting.store(true, Ordering::Release);
             stream.handle.reconnect();
             StatusCode::NO_CONTENT.into_response()
+        }
+        Some(Value::String(c)) if c == "listen" => {
+            match listen
+                .as_ref()
+                .and_then(|l| l.get("type"))
+                .and_then(Value::as_str)
+            {
+                Some(t) => {
+                    stream.listener.listen(t);
+                    println!("[{}] listening to {t:?} events", stream.tag);
+                    StatusCode::NO_CONTENT.into_response()
+                }
+                None => bad_request("\"listen\" needs {\"listen\": {\"type\": \"...\"}}".into()),
+            }
         }
         Some(Value::String(c)) => bad_request(format!("unknown command {c:?}")),
         Some(_) => bad_request("\"command\" must be a string".into()),
@@ -544,8 +567,8 @@ impl Reporter {
 
 /// Reads the stream and reports each item, awaiting each callback before
 /// reading on, so callbacks are never out of order or concurrent.
-async fn run(mut es: EventSource, mut reporter: Reporter, restarting: Arc<AtomicBool>) {
-    while let Some(item) = es.next().await {
+async fn run(mut events: EventSubscription, mut reporter: Reporter) {
+    while let Some(item) = events.next().await {
         let message = match item {
             Ok(Event::Message(m)) => {
                 let mut event = json!({ "type": m.event(), "data": m.data() });
@@ -556,14 +579,8 @@ async fn run(mut es: EventSource, mut reporter: Reporter, restarting: Arc<Atomic
             }
             Ok(Event::Comment(text)) => json!({ "kind": "comment", "comment": text }),
             Ok(Event::Reconnecting(r)) => {
-                // A reconnection the harness asked for is not an error. ssekit
-                // does not tell a requested reconnection from a failure, so
-                // recognise it: no delay, no underlying error, and a restart
-                // was asked for.
-                let requested = r.delay().is_zero()
-                    && r.cause().source().is_none()
-                    && restarting.swap(false, Ordering::AcqRel);
-                if requested {
+                // A reconnection the harness asked for is not an error.
+                if r.cause().is_reconnect_requested() {
                     println!("[{}] restarting as asked", reporter.tag);
                     continue;
                 }
@@ -585,10 +602,15 @@ async fn run(mut es: EventSource, mut reporter: Reporter, restarting: Arc<Atomic
                 continue;
             }
             Ok(_) => continue,
-            Err(e) => {
-                let error = chain(&e);
+            Err(SubscriptionError::Stream(e)) => {
+                let error = chain(&*e);
                 println!("[{}] failed for good: {error}", reporter.tag);
                 json!({ "kind": "error", "error": error, "fatal": true })
+            }
+            // Backpressure (the default) never drops events: no lag.
+            Err(e) => {
+                println!("[{}] {e}", reporter.tag);
+                continue;
             }
         };
         reporter.send(message).await;
