@@ -77,7 +77,7 @@ impl MessageEvent {
     /// # Example
     ///
     /// ```
-    /// #[derive(serde::Deserialize)]
+    /// #[derive(Debug, serde::Deserialize)]
     /// struct Tick { n: u32 }
     ///
     /// let ev = ssekit::MessageEvent::new("tick", r#"{"n": 7}"#, "7");

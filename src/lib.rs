@@ -1,4 +1,52 @@
-//! ssekit: an async Server-Sent Events client that reconnects.
+//! An async [Server-Sent Events] client that reconnects.
+//!
+//! - [`EventSource`]: a `Stream` over a streaming reqwest request that
+//!   yields [`Event`]s, resends `Last-Event-ID`, honours `retry:` and
+//!   `Retry-After`, reconnects with capped exponential backoff and jitter
+//!   ([`RetryPolicy`]), and stops at an attempt limit with an [`Error`]
+//!   that says why (status, headers and body of a refused request).
+//! - [`Dispatcher`]: one connection, many subscribers by event type.
+//! - [`SseCodec`]: the sans-IO parser on its own, a
+//!   [`tokio_util::codec::Decoder`]; [`EventStream`] applies it to any byte
+//!   stream or [`http_body::Body`].
+//! - [`testing`]: deadlines and readable failures for tests of SSE servers.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use ssekit::{Event, EventSource};
+//!
+//! # async fn run() -> Result<(), ssekit::Error> {
+//! let mut es = EventSource::new("http://127.0.0.1:8080/events")?;
+//! while let Some(event) = es.next().await {
+//!     if let Event::Message(m) = event? {
+//!         println!("{}: {}", m.event(), m.data());
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `rustls` | yes | TLS through reqwest's rustls backend |
+//! | `http2` | yes | HTTP/2 through reqwest |
+//! | `native-tls` | no | TLS through the platform's library |
+//! | `json` | no | [`MessageEvent::json`], `Json` streams, JSON request bodies |
+//! | `cli` | no | the `ssekit` command-line tool |
+//!
+//! # Runtime cost
+//!
+//! Each connection is polled by the task that polls its stream. On Tokio's
+//! multi-thread runtime, reqwest's connection task and your task may run on
+//! different worker threads, so every HTTP chunk (one per token in an LLM
+//! stream) costs a cross-thread wake-up; a current-thread runtime, or many
+//! streams per runtime, amortises it. See the README's Performance section.
+//!
+//! [Server-Sent Events]: https://html.spec.whatwg.org/multipage/server-sent-events.html
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -28,3 +76,8 @@ pub use json::{Json, JsonError, MaybeMessage, TypedError};
 pub use retry::{Backoff, RetryPolicy};
 pub use source::{EventSource, Handle, ReadyState};
 pub use stream::{BodyStream, EventStream};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "json"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

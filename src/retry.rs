@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 /// How an [`EventSource`](crate::EventSource) waits between reconnection
@@ -129,8 +129,8 @@ impl RetryPolicy {
     /// enforced by the stream, not here).
     pub fn backoff(&self) -> Backoff {
         let rng = match self.seed {
-            Some(seed) => StdRng::seed_from_u64(seed),
-            None => StdRng::from_os_rng(),
+            Some(seed) => SmallRng::seed_from_u64(seed),
+            None => SmallRng::from_os_rng(),
         };
         Backoff {
             policy: self.clone(),
@@ -161,7 +161,7 @@ pub struct Backoff {
     policy: RetryPolicy,
     base: Duration,
     attempt: u32,
-    rng: StdRng,
+    rng: SmallRng,
 }
 
 impl Backoff {

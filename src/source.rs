@@ -81,7 +81,7 @@ type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Respo
 ///
 /// # Cancellation and dropping
 ///
-/// [`StreamExt::next`](futures::StreamExt::next) is cancel-safe: all state
+/// [`StreamExt::next`](futures_util::StreamExt::next) is cancel-safe: all state
 /// lives in the `EventSource`, so using it in `tokio::select!` loses no
 /// event. Dropping the `EventSource` closes its connection and cancels its
 /// timers at once.
