@@ -53,12 +53,23 @@ struct Args {
 }
 
 fn parse_secs(flag: &str, v: &str) -> Result<Duration, String> {
-    match v.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!(
-            "{flag} takes a positive number of seconds, got {v:?}"
-        )),
+    v.parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{flag} takes a positive number of seconds, got {v:?}"))
+}
+
+/// An error and its sources, joined with `: `.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
     }
+    msg
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -72,7 +83,12 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
                 println!("ssekit {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
             }
-            "-X" | "--request" => a.method = Some(value(&arg)?),
+            "-X" | "--request" => {
+                let m = value(&arg)?;
+                reqwest::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                    .map_err(|_| format!("invalid request method {m:?}"))?;
+                a.method = Some(m);
+            }
             "-H" | "--header" => {
                 let h = value(&arg)?;
                 let (name, v) = h
@@ -93,10 +109,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
             "--last-event-id" => a.last_event_id = Some(value(&arg)?),
             "--max-events" => {
                 let v = value(&arg)?;
-                a.max_events = Some(
-                    v.parse()
-                        .map_err(|_| format!("--max-events takes a count, got {v:?}"))?,
-                );
+                a.max_events = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("--max-events takes a count of at least 1, got {v:?}")
+                })?);
             }
             "--until-data" => a.until_data = Some(value(&arg)?),
             "--timeout" => a.timeout = Some(parse_secs(&arg, &value(&arg)?)?),
@@ -182,11 +197,11 @@ impl Printer {
                     "kind": "reconnecting",
                     "attempt": r.attempt(),
                     "delay_ms": r.delay().as_millis() as u64,
-                    "cause": r.cause().to_string(),
+                    "cause": chain(r.cause()),
                 }),
                 format!(
                     "* disconnected ({}); reconnecting in {} ms (attempt {})",
-                    r.cause(),
+                    chain(r.cause()),
                     r.delay().as_millis(),
                     r.attempt()
                 ),
@@ -228,6 +243,7 @@ fn build(a: &Args) -> Result<EventSource, ssekit::Error> {
         (None, Some(_)) => "POST".to_owned(),
         (None, None) => "GET".to_owned(),
     };
+    // Validated by parse_args.
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut b = EventSource::builder(&a.url)
         .method(method)
