@@ -312,12 +312,12 @@ impl SseCodec {
 
             let Some(offset) = memchr::memchr2(b'\n', b'\r', &src[self.scanned..]) else {
                 self.scanned = src.len();
-                self.check_size(src.len())?;
+                self.check_size(src)?;
                 return Ok(None);
             };
             let end = self.scanned + offset;
             self.scanned = 0;
-            self.check_size(end)?;
+            self.check_size(&src[..end])?;
             let consumed = if src[end] == b'\n' {
                 end + 1
             } else if end + 1 < src.len() {
@@ -334,8 +334,18 @@ impl SseCodec {
         }
     }
 
-    fn check_size(&self, line_len: usize) -> Result<(), DecodeError> {
-        if self.block_size.saturating_add(line_len) > self.max_event_size {
+    /// Checks a line (complete, or the part received so far) against the
+    /// limit.
+    fn check_size(&self, line: &[u8]) -> Result<(), DecodeError> {
+        // A comment is not part of the event (see `with_max_event_size`), so
+        // it only has to fit alone: a keep-alive arriving inside an event that
+        // is at the limit must not make that event an error.
+        let event_size = if line.first() == Some(&b':') {
+            0
+        } else {
+            self.block_size
+        };
+        if event_size.saturating_add(line.len()) > self.max_event_size {
             return Err(DecodeError {
                 kind: DecodeErrorKind::TooLarge {
                     limit: self.max_event_size,
