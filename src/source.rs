@@ -389,21 +389,20 @@ impl EventSource {
     }
 
     /// Polls the idle deadline: `Ready` when no bytes came for the idle
-    /// timeout. Re-arms the timer lazily when bytes came since it was set.
+    /// timeout. The timer is not moved on every chunk: when it fires, it is
+    /// re-armed from the time bytes last arrived, if that is later.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<Duration> {
         let Some(idle) = self.config.idle_timeout else {
             return Poll::Pending;
         };
+        let timer = self.timer.as_mut().expect("armed on connect");
         loop {
-            let deadline = self.last_activity + idle;
-            let timer = self.timer.as_mut().expect("armed on connect");
-            if timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
-            }
             ready!(timer.as_mut().poll(cx));
-            if self.last_activity + idle <= Instant::now() {
+            let deadline = self.last_activity + idle;
+            if deadline <= Instant::now() {
                 return Poll::Ready(idle);
             }
+            timer.as_mut().reset(deadline);
         }
     }
 
