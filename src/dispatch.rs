@@ -110,6 +110,8 @@ struct Shared {
     state: Mutex<Registry>,
     capacity: usize,
     overflow: Overflow,
+    /// The stream, until [`Dispatcher::start`] hands it to the driver.
+    unstarted: Mutex<Option<EventSource>>,
 }
 
 #[derive(Default)]
@@ -165,7 +167,12 @@ impl Registry {
     /// Subscriptions alive. An event subscription is counted once, in
     /// `control`, however many types it listens to.
     fn live_subscribers(&self) -> usize {
-        let typed: usize = self.by_type.values().flatten().filter(|s| !s.is_control()).count();
+        let typed: usize = self
+            .by_type
+            .values()
+            .flatten()
+            .filter(|s| !s.is_control())
+            .count();
         self.all.len() + self.control.len() + typed
     }
 
@@ -204,6 +211,10 @@ impl Dispatcher {
     /// Spawns the driver for `source` on the current Tokio runtime, with the
     /// default capacity and [`Overflow::Backpressure`].
     ///
+    /// Subscribe right away: an event reaches the subscriptions that exist
+    /// when it arrives. To be sure none is missed, use
+    /// [`new`](Self::new), subscribe, then [`start`](Self::start).
+    ///
     /// # Panics
     ///
     /// When called outside a Tokio runtime.
@@ -218,6 +229,16 @@ impl Dispatcher {
     ///
     /// When called outside a Tokio runtime.
     pub fn spawn_with(source: EventSource, capacity: usize, overflow: Overflow) -> Dispatcher {
+        let hub = Dispatcher::new(source, capacity, overflow);
+        hub.start();
+        hub
+    }
+
+    /// A dispatcher that does not read the stream yet: subscribe, then call
+    /// [`start`](Self::start), so that no event can arrive before the
+    /// subscriptions exist. `capacity` is each subscription's buffer (at
+    /// least 1).
+    pub fn new(source: EventSource, capacity: usize, overflow: Overflow) -> Dispatcher {
         let shared = Arc::new(Shared {
             state: Mutex::new(Registry {
                 handles: 1,
@@ -225,13 +246,25 @@ impl Dispatcher {
             }),
             capacity: capacity.max(1),
             overflow,
-        });
-        tokio::spawn(Driver {
-            source,
-            shared: shared.clone(),
-            delivering: None,
+            unstarted: Mutex::new(Some(source)),
         });
         Dispatcher { shared }
+    }
+
+    /// Spawns the driver on the current Tokio runtime (once; later calls do
+    /// nothing).
+    ///
+    /// # Panics
+    ///
+    /// When called outside a Tokio runtime.
+    pub fn start(&self) {
+        if let Some(source) = lock(&self.shared.unstarted).take() {
+            tokio::spawn(Driver {
+                source,
+                shared: self.shared.clone(),
+                delivering: None,
+            });
+        }
     }
 
     /// A subscription to the events of type `event_type` (`"message"` for
@@ -351,7 +384,10 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event, SubscriptionError>>> {
+    fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Event, SubscriptionError>>> {
         if self.done {
             return Poll::Ready(None);
         }
@@ -376,7 +412,11 @@ impl Receiver {
                 })
             }
             None => {
-                if !st.receiver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                if !st
+                    .receiver
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
                     st.receiver = Some(cx.waker().clone());
                 }
                 Poll::Pending

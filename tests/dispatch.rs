@@ -291,7 +291,11 @@ async fn event_subscription_sees_lifecycle_in_order_and_listens_to_new_types() {
     let listener = sub.listener();
     let mut seen = Vec::new();
     while seen.len() < 7 {
-        let ev = tokio::time::timeout(LONG, sub.next()).await.unwrap().unwrap().unwrap();
+        let ev = tokio::time::timeout(LONG, sub.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         seen.push(match ev {
             ssekit::Event::Open(_) => "open".to_owned(),
             ssekit::Event::Comment(c) => format!(":{c}"),
@@ -306,7 +310,10 @@ async fn event_subscription_sees_lifecycle_in_order_and_listens_to_new_types() {
             assert!(listener.listen("x"));
         }
     }
-    assert_eq!(seen, ["open", ":hi", "m1", "x2", "m2", "reconnecting", "open"]);
+    assert_eq!(
+        seen,
+        ["open", ":hi", "m1", "x2", "m2", "reconnecting", "open"]
+    );
     assert_eq!(next_x3(&mut sub).await, "x3");
     drop(sub);
     assert!(!listener.listen("y"), "the subscription is gone");
@@ -320,4 +327,24 @@ async fn next_x3(sub: &mut ssekit::EventSubscription) -> String {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_then_start_misses_no_event() {
+    let server = TestServer::start(|_, _| Reply::sse().body(typed_events(3)).stall()).await;
+    let hub = Dispatcher::new(
+        EventSource::new(server.url("/")).unwrap(),
+        16,
+        Overflow::Backpressure,
+    );
+    let mut all = hub.subscribe_all();
+    // Nothing is read before start: no request yet.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.request_count(), 0);
+    hub.start();
+    hub.start(); // idempotent
+    for i in 0..3 {
+        assert_eq!(next_data(&mut all).await, i.to_string());
+    }
+    assert_eq!(server.request_count(), 1);
 }
