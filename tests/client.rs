@@ -887,3 +887,21 @@ fn builder_reports_bad_input() {
         assert!(e.to_string().contains(want), "{e} should mention {want}");
     }
 }
+
+#[tokio::test]
+async fn streams_without_a_client_share_one_connection_pool() {
+    // Each answer is a complete chunked body, so its connection goes back to
+    // the pool; a second stream built without a client must reuse it, which
+    // only happens when both share one reqwest::Client.
+    let server = TestServer::start(|_, _| Reply::sse().body("data: x\n\n")).await;
+    for _ in 0..3 {
+        let mut es = builder(&server)
+            .retry_policy(fast().max_attempts(0))
+            .build()
+            .unwrap();
+        message(&mut es).await;
+        assert!(terminal(&mut es).await.is_retries_exhausted());
+    }
+    let conns: Vec<usize> = server.requests().iter().map(|r| r.conn).collect();
+    assert_eq!(conns, [0, 0, 0], "one pooled connection for all streams");
+}
