@@ -10,18 +10,23 @@
 //! # Cost
 //!
 //! Each byte is looked at a bounded number of times however the input is cut:
-//! a partial line is never searched again (the codec remembers how far it
-//! looked), line ends are found with `memchr`, and a CR at the end of a chunk
-//! ends its line at once (the LF that may follow is skipped when it comes).
+//! the codec works on the received chunks themselves, finds line ends with
+//! `memchr`, and copies only the start of a line that a chunk leaves
+//! unfinished, so a partial line is never searched again. A CR at the end of
+//! a chunk ends its line at once (the LF that may follow is skipped when it
+//! comes). The data of an event whose `data:` line arrived whole is a slice
+//! of the received chunk (no copy, no allocation), validated as UTF-8 once.
 
 use std::fmt;
 use std::io;
+use std::mem;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
+use crate::event::Str;
 use crate::MessageEvent;
 
 /// The default [`SseCodec::max_event_size`]: 16 MiB.
@@ -29,10 +34,9 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 
 const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 
-/// Data buffers up to this size are copied out at dispatch and the buffer is
-/// kept for the next event; larger ones are handed over whole, so one huge
-/// event does not leave a huge buffer behind on a long-lived connection.
-const REUSE_DATA_BUFFER_UP_TO: usize = 16 * 1024;
+/// A line buffer that grew past this is freed after use, so one huge line
+/// does not leave a huge buffer behind on a long-lived connection.
+const KEEP_LINE_BUFFER_UP_TO: usize = 16 * 1024;
 
 /// One thing the parser found in the stream, as returned by
 /// [`SseCodec::decode_frame`].
@@ -145,6 +149,10 @@ impl From<io::Error> for DecodeError {
 /// event whose field lines add up to more than that many bytes, or a single
 /// line longer than that, is a [`DecodeError`].
 ///
+/// Besides [`Decoder`], [`feed`](SseCodec::feed) and
+/// [`next_frame`](SseCodec::next_frame) take chunks as [`Bytes`] without
+/// copying them, as a network client receives them.
+///
 /// # Example
 ///
 /// ```
@@ -163,24 +171,35 @@ impl From<io::Error> for DecodeError {
 /// ```
 pub struct SseCodec {
     max_event_size: usize,
-    /// Still at the start of a body, where one BOM is dropped.
-    at_body_start: bool,
+    /// Received bytes not parsed yet.
+    pending: Bytes,
+    /// The start of a line that the input so far left unfinished.
+    partial: BytesMut,
+    /// How many bytes of a leading BOM were matched; `BOM.len()` once the
+    /// start of the body is past.
+    bom_matched: usize,
     /// The previous line ended with a CR at the very end of the input seen so
     /// far: an LF that comes first in the next input belongs to it.
     skip_lf: bool,
-    /// How many bytes at the front of the buffer were already searched for a
-    /// line end without finding one.
-    scanned: usize,
     /// Bytes of field lines in the current (undispatched) event.
     block_size: usize,
-    data: Vec<u8>,
+    data: Data,
     event_type: Vec<u8>,
     pending_id: Option<Vec<u8>>,
-    last_event_id: Arc<str>,
+    last_event_id: Str,
     retry: Option<Duration>,
-    message_type: Arc<str>,
     /// The most recent non-default event type, shared between events.
     last_type: Option<Arc<str>>,
+}
+
+/// The data buffer of the event being parsed.
+enum Data {
+    /// No `data` field yet.
+    Empty,
+    /// One `data` line: a slice of the input, not copied.
+    One(Bytes),
+    /// Several lines joined with LF.
+    Many(BytesMut),
 }
 
 impl Default for SseCodec {
@@ -206,16 +225,16 @@ impl SseCodec {
     pub fn new() -> Self {
         SseCodec {
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
-            at_body_start: true,
+            pending: Bytes::new(),
+            partial: BytesMut::new(),
+            bom_matched: 0,
             skip_lf: false,
-            scanned: 0,
             block_size: 0,
-            data: Vec::new(),
+            data: Data::Empty,
             event_type: Vec::new(),
             pending_id: None,
-            last_event_id: Arc::from(""),
+            last_event_id: Str::EMPTY,
             retry: None,
-            message_type: Arc::from("message"),
             last_type: None,
         }
     }
@@ -243,7 +262,7 @@ impl SseCodec {
 
     /// Sets the last event ID, for instance one saved from an earlier run.
     pub fn set_last_event_id(&mut self, id: impl AsRef<str>) {
-        self.last_event_id = Arc::from(id.as_ref());
+        self.last_event_id = Str::from(id.as_ref());
     }
 
     /// The reconnection delay from the latest valid `retry` field, if any.
@@ -252,29 +271,76 @@ impl SseCodec {
     }
 
     /// Prepares for a new response body, as after a reconnection: drops the
-    /// unfinished event (its `id` and `event` fields included) and the
-    /// line-ending and byte-order-mark state, and keeps the last event ID and
-    /// the retry delay. The caller must also clear the buffer it passes in.
+    /// unparsed input, the unfinished event (its `id` and `event` fields
+    /// included) and the line-ending and byte-order-mark state, and keeps the
+    /// last event ID and the retry delay.
     pub fn reset_body(&mut self) {
-        self.at_body_start = true;
+        self.pending = Bytes::new();
+        self.partial = BytesMut::new();
+        self.bom_matched = 0;
         self.skip_lf = false;
-        self.scanned = 0;
         self.discard_event();
     }
 
     fn discard_event(&mut self) {
         self.block_size = 0;
-        self.data.clear();
+        self.data = Data::Empty;
         self.event_type.clear();
         self.pending_id = None;
-        if self.data.capacity() > REUSE_DATA_BUFFER_UP_TO {
-            self.data = Vec::new();
+    }
+
+    /// Adds a received chunk to the input, without copying it. Call
+    /// [`next_frame`](Self::next_frame) until it returns `Ok(None)` before
+    /// feeding the next chunk (feeding earlier works, but copies).
+    pub fn feed(&mut self, chunk: Bytes) {
+        if self.pending.is_empty() {
+            self.pending = chunk;
+        } else if !chunk.is_empty() {
+            let mut joined = BytesMut::with_capacity(self.pending.len() + chunk.len());
+            joined.extend_from_slice(&self.pending);
+            joined.extend_from_slice(&chunk);
+            self.pending = joined.freeze();
         }
     }
 
+    /// Parses up to the next [`Frame`] (an event, a comment or a `retry`
+    /// field) from what was [fed](Self::feed). `Ok(None)` means more input is
+    /// needed: everything fed so far has been consumed.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] when an event or a line exceeds
+    /// [`max_event_size`](Self::max_event_size). The codec must not be used
+    /// afterwards.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        self.parse(true)
+    }
+
+    /// Like [`next_frame`](Self::next_frame), but skips comments (without
+    /// building them) and `retry` fields (still applied, see
+    /// [`retry`](Self::retry)): the next event only.
+    ///
+    /// # Errors
+    ///
+    /// As for [`next_frame`](Self::next_frame).
+    pub fn next_event(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
+        loop {
+            match self.parse(false)? {
+                Some(Frame::Message(ev)) => return Ok(Some(ev)),
+                Some(_) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next frame; comments are built only when asked for.
+    pub(crate) fn parse_frame(&mut self, comments: bool) -> Result<Option<Frame>, DecodeError> {
+        self.parse(comments)
+    }
+
     /// Parses up to the next [`Frame`]: an event, a comment or a `retry`
-    /// field. `Ok(None)` means more bytes are needed; consumed bytes are
-    /// removed from `src`.
+    /// field. `Ok(None)` means more bytes are needed. The bytes of `src` are
+    /// taken into the codec (without copying) and `src` is left empty.
     ///
     /// # Errors
     ///
@@ -282,99 +348,187 @@ impl SseCodec {
     /// [`max_event_size`](Self::max_event_size). The codec must not be used
     /// afterwards.
     pub fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
-        self.next_frame(src, true)
+        self.take_input(src);
+        self.parse(true)
     }
 
-    fn next_frame(
-        &mut self,
-        src: &mut BytesMut,
-        comments: bool,
-    ) -> Result<Option<Frame>, DecodeError> {
-        loop {
-            if self.skip_lf {
-                match src.first() {
-                    None => return Ok(None),
-                    Some(b'\n') => src.advance(1),
-                    Some(_) => {}
-                }
-                self.skip_lf = false;
-            }
-            if self.at_body_start {
-                let n = src.len().min(BOM.len());
-                if src[..n] == BOM[..n] {
-                    if n < BOM.len() {
-                        return Ok(None);
-                    }
-                    src.advance(BOM.len());
-                }
-                self.at_body_start = false;
-            }
-
-            let Some(offset) = memchr::memchr2(b'\n', b'\r', &src[self.scanned..]) else {
-                self.scanned = src.len();
-                self.check_size(src)?;
-                return Ok(None);
-            };
-            let end = self.scanned + offset;
-            self.scanned = 0;
-            self.check_size(&src[..end])?;
-            let consumed = if src[end] == b'\n' {
-                end + 1
-            } else if end + 1 < src.len() {
-                end + 1 + usize::from(src[end + 1] == b'\n')
-            } else {
-                self.skip_lf = true;
-                end + 1
-            };
-            let frame = self.line(&src[..end], comments);
-            src.advance(consumed);
-            if let Some(frame) = frame {
-                return Ok(Some(frame));
-            }
+    fn take_input(&mut self, src: &mut BytesMut) {
+        if !src.is_empty() {
+            self.feed(src.split().freeze());
         }
     }
 
-    /// Checks a line (complete, or the part received so far) against the
-    /// limit.
-    fn check_size(&self, line: &[u8]) -> Result<(), DecodeError> {
+    fn too_large(&self) -> DecodeError {
+        DecodeError {
+            kind: DecodeErrorKind::TooLarge {
+                limit: self.max_event_size,
+            },
+        }
+    }
+
+    /// Checks a line (complete, or the part received so far) of `len` bytes
+    /// whose first byte is `first` against the limit.
+    fn check_size(&self, first: Option<u8>, len: usize) -> Result<(), DecodeError> {
         // A comment is not part of the event (see `with_max_event_size`), so
         // it only has to fit alone: a keep-alive arriving inside an event that
         // is at the limit must not make that event an error.
-        let event_size = if line.first() == Some(&b':') {
+        let event_size = if first == Some(b':') {
             0
         } else {
             self.block_size
         };
-        if event_size.saturating_add(line.len()) > self.max_event_size {
-            return Err(DecodeError {
-                kind: DecodeErrorKind::TooLarge {
-                    limit: self.max_event_size,
-                },
-            });
+        if event_size.saturating_add(len) > self.max_event_size {
+            return Err(self.too_large());
         }
         Ok(())
     }
 
-    /// Interprets one complete line (without its terminator).
-    fn line(&mut self, line: &[u8], comments: bool) -> Option<Frame> {
-        if line.is_empty() {
-            return self.dispatch();
+    fn parse(&mut self, comments: bool) -> Result<Option<Frame>, DecodeError> {
+        loop {
+            if self.pending.is_empty() {
+                return Ok(None);
+            }
+            if self.skip_lf {
+                self.skip_lf = false;
+                if self.pending[0] == b'\n' {
+                    self.pending.advance(1);
+                    continue;
+                }
+            }
+            if self.bom_matched < BOM.len() {
+                self.match_bom();
+                continue;
+            }
+            let Some(end) = memchr::memchr2(b'\n', b'\r', &self.pending) else {
+                // An unfinished line: keep its start, and wait for the rest.
+                let first = self.partial.first().or(self.pending.first()).copied();
+                self.check_size(first, self.partial.len() + self.pending.len())?;
+                self.partial.extend_from_slice(&self.pending);
+                self.pending = Bytes::new();
+                return Ok(None);
+            };
+            let mut consumed = end + 1;
+            if self.pending[end] == b'\r' {
+                match self.pending.get(consumed) {
+                    Some(b'\n') => consumed += 1,
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+            let frame = if self.partial.is_empty() {
+                self.check_size(self.pending.first().copied(), end)?;
+                let input = mem::take(&mut self.pending);
+                let frame = self.line(&input, 0, end, comments);
+                self.pending = input;
+                frame
+            } else {
+                self.partial.extend_from_slice(&self.pending[..end]);
+                self.check_size(self.partial.first().copied(), self.partial.len())?;
+                self.partial_line(comments)
+            };
+            if let Some(frame) = frame {
+                self.pending.advance(consumed);
+                return Ok(Some(frame));
+            }
+            // Fast path: a line ended by LF and followed by an empty LF line
+            // (`data: ...\n\n`) dispatches at once, without another search.
+            if consumed == end + 1 && self.pending.get(consumed) == Some(&b'\n') {
+                self.pending.advance(consumed + 1);
+                if let Some(frame) = self.dispatch() {
+                    return Ok(Some(frame));
+                }
+                continue;
+            }
+            self.pending.advance(consumed);
         }
-        if line[0] == b':' {
+    }
+
+    /// Matches the next input byte against the byte order mark.
+    fn match_bom(&mut self) {
+        if self.pending[0] == BOM[self.bom_matched] {
+            self.pending.advance(1);
+            self.bom_matched += 1;
+        } else {
+            // Not a BOM after all: the bytes matched so far are text.
+            self.partial.extend_from_slice(&BOM[..self.bom_matched]);
+            self.bom_matched = BOM.len();
+        }
+    }
+
+    /// Interprets the line completed in `partial`.
+    fn partial_line(&mut self, comments: bool) -> Option<Frame> {
+        let line = if self.partial.starts_with(b"data") && matches!(self.data, Data::Empty) {
+            // The data can be handed out without a copy: take the buffer.
+            self.partial.split().freeze()
+        } else {
+            let partial = mem::take(&mut self.partial);
+            let frame = self.field(&partial, None, comments);
+            self.partial = partial;
+            self.partial.clear();
+            if self.partial.capacity() > KEEP_LINE_BUFFER_UP_TO {
+                self.partial = BytesMut::new();
+            }
+            return frame;
+        };
+        let len = line.len();
+        self.line(&line, 0, len, comments)
+    }
+
+    /// Interprets `input[start..end]`, a complete line without its
+    /// terminator; `input` lets a data value be sliced rather than copied.
+    fn line(&mut self, input: &Bytes, start: usize, end: usize, comments: bool) -> Option<Frame> {
+        self.field(&input[start..end], Some((input, start)), comments)
+    }
+
+    /// Interprets one complete line. `shared` is the buffer the line lies in
+    /// and its offset there, when the data value can be a slice of it.
+    fn field(
+        &mut self,
+        line: &[u8],
+        shared: Option<(&Bytes, usize)>,
+        comments: bool,
+    ) -> Option<Frame> {
+        let Some(&first) = line.first() else {
+            return self.dispatch();
+        };
+        if first == b':' {
             return comments.then(|| Frame::Comment(lossy(&line[1..])));
         }
-        let (name, value) = match memchr::memchr(b':', line) {
+        let (name, value_at) = match memchr::memchr(b':', line) {
             Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+                let at = colon + 1;
+                (
+                    &line[..colon],
+                    at + usize::from(line.get(at) == Some(&b' ')),
+                )
             }
-            None => (line, &[][..]),
+            None => (line, line.len()),
         };
+        let value = &line[value_at..];
         match name {
             b"data" => {
                 self.block_size += line.len();
-                self.data.extend_from_slice(value);
-                self.data.push(b'\n');
+                match &mut self.data {
+                    Data::Empty => {
+                        self.data = Data::One(match shared {
+                            Some((input, offset)) => {
+                                input.slice(offset + value_at..offset + line.len())
+                            }
+                            None => Bytes::copy_from_slice(value),
+                        });
+                    }
+                    Data::One(one) => {
+                        let mut many = BytesMut::with_capacity(one.len() + 1 + value.len());
+                        many.extend_from_slice(one);
+                        many.put_u8(b'\n');
+                        many.extend_from_slice(value);
+                        self.data = Data::Many(many);
+                    }
+                    Data::Many(many) => {
+                        many.put_u8(b'\n');
+                        many.extend_from_slice(value);
+                    }
+                }
             }
             b"event" => {
                 self.block_size += line.len();
@@ -406,25 +560,19 @@ impl SseCodec {
         self.block_size = 0;
         if let Some(id) = self.pending_id.take() {
             if id != self.last_event_id.as_bytes() {
-                self.last_event_id = Arc::from(lossy(&id));
+                self.last_event_id = Str::from(lossy(&id).as_str());
             }
         }
-        if self.data.is_empty() {
-            self.event_type.clear();
-            return None;
-        }
-        self.data.pop(); // the LF after the last data line
-        let data = if self.data.len() <= REUSE_DATA_BUFFER_UP_TO {
-            let data = lossy(&self.data);
-            self.data.clear();
-            data
-        } else {
-            let data = std::mem::take(&mut self.data);
-            String::from_utf8(data)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        let data = match mem::replace(&mut self.data, Data::Empty) {
+            Data::Empty => {
+                self.event_type.clear();
+                return None;
+            }
+            Data::One(one) => one,
+            Data::Many(many) => many.freeze(),
         };
         let event = if self.event_type.is_empty() {
-            self.message_type.clone()
+            Str::MESSAGE
         } else {
             let ty = match &self.last_type {
                 Some(last) if last.as_bytes() == self.event_type.as_slice() => last.clone(),
@@ -435,7 +583,7 @@ impl SseCodec {
                 }
             };
             self.event_type.clear();
-            ty
+            Str::Shared(ty)
         };
         Some(Frame::Message(MessageEvent::from_parts(
             event,
@@ -455,13 +603,8 @@ impl Decoder for SseCodec {
     type Error = DecodeError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<MessageEvent>, DecodeError> {
-        loop {
-            match self.next_frame(src, false)? {
-                Some(Frame::Message(ev)) => return Ok(Some(ev)),
-                Some(_) => continue,
-                None => return Ok(None),
-            }
-        }
+        self.take_input(src);
+        self.next_event()
     }
 
     /// Dispatches what the last bytes complete, then discards the unfinished
@@ -470,12 +613,10 @@ impl Decoder for SseCodec {
         if let Some(ev) = self.decode(src)? {
             return Ok(Some(ev));
         }
-        src.clear();
         self.reset_body();
         Ok(None)
     }
 }
-
 /// A [`Decoder`] yielding every [`Frame`] (events, comments and `retry`
 /// fields) instead of only events; a thin wrapper over [`SseCodec`].
 ///
@@ -530,7 +671,6 @@ impl Decoder for FrameCodec {
         if let Some(frame) = self.inner.decode_frame(src)? {
             return Ok(Some(frame));
         }
-        src.clear();
         self.inner.reset_body();
         Ok(None)
     }

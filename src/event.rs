@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 /// One dispatched server-sent event: what the HTML standard calls a
 /// `MessageEvent`.
 ///
@@ -29,25 +31,35 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct MessageEvent {
-    event: Arc<str>,
-    data: String,
-    id: Arc<str>,
+    event: Str,
+    /// Always valid UTF-8: see `from_parts`.
+    data: Bytes,
+    id: Str,
 }
 
 impl MessageEvent {
     /// Builds an event. An empty `event` becomes `"message"`, as on the wire.
     pub fn new(event: impl AsRef<str>, data: impl Into<String>, id: impl AsRef<str>) -> Self {
         let event = event.as_ref();
-        let event = if event.is_empty() { "message" } else { event };
         MessageEvent {
-            event: Arc::from(event),
-            data: data.into(),
-            id: Arc::from(id.as_ref()),
+            event: if event.is_empty() {
+                Str::MESSAGE
+            } else {
+                Str::from(event)
+            },
+            data: Bytes::from(data.into()),
+            id: Str::from(id.as_ref()),
         }
     }
 
-    /// Constructor for the codec, which already shares its strings.
-    pub(crate) fn from_parts(event: Arc<str>, data: String, id: Arc<str>) -> Self {
+    /// Constructor for the codec. Invalid UTF-8 in `data` is replaced with
+    /// U+FFFD here, so that `data` is always valid UTF-8.
+    pub(crate) fn from_parts(event: Str, data: Bytes, id: Str) -> Self {
+        let data = if is_utf8(&data) {
+            data
+        } else {
+            Bytes::from(String::from_utf8_lossy(&data).into_owned())
+        };
         MessageEvent { event, data, id }
     }
 
@@ -59,6 +71,22 @@ impl MessageEvent {
 
     /// The data: the `data:` lines of the block joined with `\n`.
     pub fn data(&self) -> &str {
+        // SAFETY: `data` is valid UTF-8: `new` builds it from a `String`, and
+        // `from_parts` (the only other constructor) validates it or replaces
+        // it with a lossy conversion. Bytes are never mutated afterwards.
+        // Re-validating here would make every call O(n); the parser bench
+        // (benches/parser.rs) shows why the data is kept as received bytes
+        // instead of being copied into a `String`.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::str::from_utf8_unchecked(&self.data)
+        }
+    }
+
+    /// The data as bytes (valid UTF-8). When the event's `data:` line arrived
+    /// in one piece, this shares memory with the received chunk instead of
+    /// being a copy; [`into_data`](Self::into_data) gives an owned `String`.
+    pub fn data_bytes(&self) -> &Bytes {
         &self.data
     }
 
@@ -68,9 +96,108 @@ impl MessageEvent {
         &self.id
     }
 
-    /// Takes the data out of the event without copying it.
+    /// Takes the data out of the event (without a copy when nothing else
+    /// shares its memory).
     pub fn into_data(self) -> String {
-        self.data
+        match String::from_utf8(Vec::from(self.data)) {
+            Ok(s) => s,
+            // Unreachable (the data is valid UTF-8), but never worth a panic.
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    }
+}
+
+/// Whether `bytes` is valid UTF-8.
+///
+/// Event data is mostly ASCII (JSON) with a few multi-byte characters:
+/// ASCII runs are skipped 16 bytes at a time and each multi-byte character
+/// is checked in place against the well-formed sequences of the Unicode
+/// standard (table 3-7), with no call per region into `str::from_utf8`,
+/// whose setup cost dominates on event-sized inputs (see benches/parser.rs).
+fn is_utf8(bytes: &[u8]) -> bool {
+    const HIGH: u128 = u128::from_ne_bytes([0x80; 16]);
+    let mut i = 0;
+    while i < bytes.len() {
+        let lead = bytes[i];
+        if lead < 0x80 {
+            i += 1;
+            while let Some(word) = bytes.get(i..i + 16) {
+                let word = u128::from_ne_bytes(word.try_into().expect("16 bytes"));
+                if word & HIGH != 0 {
+                    break;
+                }
+                i += 16;
+            }
+            continue;
+        }
+        // The range of the second byte depends on the lead byte; the others
+        // are plain continuation bytes (0x80..=0xBF).
+        let (len, second) = match lead {
+            0xC2..=0xDF => (2, 0x80..=0xBF),
+            0xE0 => (3, 0xA0..=0xBF),
+            0xE1..=0xEC | 0xEE..=0xEF => (3, 0x80..=0xBF),
+            0xED => (3, 0x80..=0x9F),
+            0xF0 => (4, 0x90..=0xBF),
+            0xF1..=0xF3 => (4, 0x80..=0xBF),
+            0xF4 => (4, 0x80..=0x8F),
+            _ => return false,
+        };
+        let Some(tail) = bytes.get(i + 1..i + len) else {
+            return false;
+        };
+        if !second.contains(&tail[0]) || !tail[1..].iter().all(|b| (0x80..=0xBF).contains(b)) {
+            return false;
+        }
+        i += len;
+    }
+    true
+}
+
+/// A shared string: a static for the common values (`"message"`, `""`),
+/// reference-counted otherwise, so events of one type or id share it.
+#[derive(Clone)]
+pub(crate) enum Str {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Str {
+    pub(crate) const MESSAGE: Str = Str::Static("message");
+    pub(crate) const EMPTY: Str = Str::Static("");
+}
+
+impl From<&str> for Str {
+    fn from(s: &str) -> Self {
+        match s {
+            "" => Str::EMPTY,
+            "message" => Str::MESSAGE,
+            s => Str::Shared(Arc::from(s)),
+        }
+    }
+}
+
+impl std::ops::Deref for Str {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Str::Static(s) => s,
+            Str::Shared(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Str) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Str {}
+
+impl std::hash::Hash for Str {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
     }
 }
 
@@ -78,7 +205,7 @@ impl fmt::Debug for MessageEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageEvent")
             .field("event", &&*self.event)
-            .field("data", &self.data)
+            .field("data", &self.data())
             .field("id", &&*self.id)
             .finish()
     }
@@ -174,5 +301,72 @@ impl Reconnect {
     /// Why the previous connection ended or failed.
     pub fn cause(&self) -> &crate::Error {
         &self.cause
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_utf8;
+
+    #[test]
+    fn agrees_with_std_on_every_short_sequence() {
+        for a in 0..=255u8 {
+            assert_eq!(is_utf8(&[a]), std::str::from_utf8(&[a]).is_ok(), "{a:x}");
+            for b in 0..=255u8 {
+                let two = [a, b];
+                assert_eq!(is_utf8(&two), std::str::from_utf8(&two).is_ok(), "{two:x?}");
+                if a >= 0xE0 {
+                    for c in 0..=255u8 {
+                        let three = [a, b, c];
+                        let want = std::str::from_utf8(&three).is_ok();
+                        assert_eq!(is_utf8(&three), want, "{three:x?}");
+                        // Four-byte leads with a sample of final bytes.
+                        if a >= 0xF0 {
+                            for d in [0x00, 0x7F, 0x80, 0x8F, 0x90, 0xBF, 0xC0, 0xFF] {
+                                let four = [a, b, c, d];
+                                let want = std::str::from_utf8(&four).is_ok();
+                                assert_eq!(is_utf8(&four), want, "{four:x?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_validation_agrees_with_std() {
+        let pieces: [&[u8]; 9] = [
+            b"a",
+            b"{\"k\":1}",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            b"\xff",
+            b"\xe2\x82",
+            b"\xc3",
+            &[b'x'; 31],
+        ];
+        // Every sequence of up to 5 pieces, shifted across block boundaries.
+        let mut seqs: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for s in &seqs {
+                for p in pieces {
+                    let mut v = s.clone();
+                    v.extend_from_slice(p);
+                    next.push(v);
+                }
+            }
+            seqs.extend(next.into_iter().filter(|v| v.len() < 200));
+            seqs.dedup();
+        }
+        for seq in seqs.iter().take(20_000) {
+            for pad in [0usize, 1, 29, 30, 31, 62, 63] {
+                let mut v = vec![b' '; pad];
+                v.extend_from_slice(seq);
+                assert_eq!(is_utf8(&v), std::str::from_utf8(&v).is_ok(), "{v:?}");
+            }
+        }
     }
 }

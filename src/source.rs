@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use bytes::BytesMut;
 use futures_core::{FusedStream, Stream};
 use futures_util::task::AtomicWaker;
 use http_body::Body as _;
@@ -94,7 +93,6 @@ type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Respo
 pub struct EventSource {
     config: Config,
     codec: SseCodec,
-    buf: BytesMut,
     state: State,
     /// The idle deadline while connecting or open; the reconnection delay
     /// while waiting. Created on first use and reused.
@@ -261,7 +259,6 @@ impl EventSource {
         EventSource {
             config,
             codec,
-            buf: BytesMut::new(),
             state: State::Start,
             timer: None,
             last_activity: Instant::now(),
@@ -309,7 +306,7 @@ impl EventSource {
         self.state = State::Closed;
         self.pending = None;
         self.timer = None;
-        self.buf = BytesMut::new();
+        self.codec.reset_body();
     }
 
     /// Drops the current connection (or cancels the wait before the next
@@ -426,7 +423,6 @@ impl EventSource {
             };
             tracing::info!(url = %open.url, attempt = self.attempt, "stream open");
             self.codec.reset_body();
-            self.buf.clear();
             self.connection_delivered = false;
             self.last_activity = Instant::now();
             self.state = State::Open(reqwest::Body::from(response));
@@ -506,7 +502,7 @@ impl EventSource {
     /// Polls the open body for the next event, comment or failure.
     fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, Failure>> {
         loop {
-            match self.codec.decode_frame(&mut self.buf) {
+            match self.codec.parse_frame(self.config.comments) {
                 Ok(Some(Frame::Message(m))) => {
                     self.connection_delivered = true;
                     self.delivered_any = true;
@@ -516,12 +512,7 @@ impl EventSource {
                     }
                     return Poll::Ready(Ok(Event::Message(m)));
                 }
-                Ok(Some(Frame::Comment(c))) => {
-                    if self.config.comments {
-                        return Poll::Ready(Ok(Event::Comment(c)));
-                    }
-                    continue;
-                }
+                Ok(Some(Frame::Comment(c))) => return Poll::Ready(Ok(Event::Comment(c))),
                 Ok(Some(Frame::Retry(delay))) => {
                     self.backoff.set_base(delay);
                     continue;
@@ -536,7 +527,7 @@ impl EventSource {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         self.last_activity = Instant::now();
-                        self.buf.extend_from_slice(&data);
+                        self.codec.feed(data);
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Buf, BytesMut};
+use bytes::Buf;
 use futures_core::{FusedStream, Stream};
 
 use crate::error::Kind;
@@ -45,7 +45,6 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct EventStream<S> {
     input: Option<S>,
     codec: SseCodec,
-    buf: BytesMut,
     comments: bool,
     failed: bool,
 }
@@ -70,7 +69,6 @@ where
         EventStream {
             input: Some(input),
             codec: SseCodec::new(),
-            buf: BytesMut::new(),
             comments: false,
             failed: false,
         }
@@ -122,11 +120,9 @@ where
             if this.failed {
                 return Poll::Ready(None);
             }
-            match this.codec.decode_frame(&mut this.buf) {
+            match this.codec.parse_frame(this.comments) {
                 Ok(Some(Frame::Message(m))) => return Poll::Ready(Some(Ok(Event::Message(m)))),
-                Ok(Some(Frame::Comment(c))) if this.comments => {
-                    return Poll::Ready(Some(Ok(Event::Comment(c))))
-                }
+                Ok(Some(Frame::Comment(c))) => return Poll::Ready(Some(Ok(Event::Comment(c)))),
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
                 Err(e) => return Poll::Ready(Some(Err(this.fail(Error::from(e))))),
@@ -136,12 +132,9 @@ where
             };
             match ready!(Pin::new(input).poll_next(cx)) {
                 Some(Ok(mut chunk)) => {
-                    while chunk.has_remaining() {
-                        let piece = chunk.chunk();
-                        this.buf.extend_from_slice(piece);
-                        let n = piece.len();
-                        chunk.advance(n);
-                    }
+                    // Free for `Bytes` input; other buffers are copied once.
+                    let bytes = chunk.copy_to_bytes(chunk.remaining());
+                    this.codec.feed(bytes);
                 }
                 Some(Err(e)) => {
                     let e = Error::with_source(Kind::Body, e);
@@ -150,7 +143,6 @@ where
                 None => {
                     // End of input: an unfinished event is dropped.
                     this.input = None;
-                    this.buf = BytesMut::new();
                     this.codec.reset_body();
                     return Poll::Ready(None);
                 }
@@ -163,7 +155,7 @@ impl<S> EventStream<S> {
     fn fail(&mut self, e: Error) -> Error {
         self.failed = true;
         self.input = None;
-        self.buf = BytesMut::new();
+        self.codec.reset_body();
         e
     }
 }
