@@ -181,11 +181,21 @@ pub struct SseCodec {
     /// The previous line ended with a CR at the very end of the input seen so
     /// far: an LF that comes first in the next input belongs to it.
     skip_lf: bool,
+    block: Block,
+}
+
+/// The event being parsed and the state events leave behind: kept apart
+/// from the input so a line can be read from the input while the event is
+/// updated, without moving the input out and back for every line.
+struct Block {
     /// Bytes of field lines in the current (undispatched) event.
-    block_size: usize,
+    size: usize,
     data: Data,
     event_type: Vec<u8>,
-    pending_id: Option<Vec<u8>>,
+    /// The `id` of the current event, if it had one (`has_id`); the buffer
+    /// is kept between events.
+    pending_id: Vec<u8>,
+    has_id: bool,
     last_event_id: Str,
     retry: Option<Duration>,
     /// The most recent non-default event type, shared between events.
@@ -212,9 +222,9 @@ impl fmt::Debug for SseCodec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseCodec")
             .field("max_event_size", &self.max_event_size)
-            .field("last_event_id", &&*self.last_event_id)
-            .field("retry", &self.retry)
-            .field("buffered_event_bytes", &self.block_size)
+            .field("last_event_id", &&*self.block.last_event_id)
+            .field("retry", &self.block.retry)
+            .field("buffered_event_bytes", &self.block.size)
             .finish_non_exhaustive()
     }
 }
@@ -229,13 +239,16 @@ impl SseCodec {
             partial: BytesMut::new(),
             bom_matched: 0,
             skip_lf: false,
-            block_size: 0,
-            data: Data::Empty,
-            event_type: Vec::new(),
-            pending_id: None,
-            last_event_id: Str::EMPTY,
-            retry: None,
-            last_type: None,
+            block: Block {
+                size: 0,
+                data: Data::Empty,
+                event_type: Vec::new(),
+                pending_id: Vec::new(),
+                has_id: false,
+                last_event_id: Str::EMPTY,
+                retry: None,
+                last_type: None,
+            },
         }
     }
 
@@ -257,17 +270,17 @@ impl SseCodec {
     /// blank line, `""` when there was none. This is what a reconnecting
     /// client sends as `Last-Event-ID`.
     pub fn last_event_id(&self) -> &str {
-        &self.last_event_id
+        &self.block.last_event_id
     }
 
     /// Sets the last event ID, for instance one saved from an earlier run.
     pub fn set_last_event_id(&mut self, id: impl AsRef<str>) {
-        self.last_event_id = Str::from(id.as_ref());
+        self.block.last_event_id = Str::from(id.as_ref());
     }
 
     /// The reconnection delay from the latest valid `retry` field, if any.
     pub fn retry(&self) -> Option<Duration> {
-        self.retry
+        self.block.retry
     }
 
     /// Prepares for a new response body, as after a reconnection: drops the
@@ -279,14 +292,10 @@ impl SseCodec {
         self.partial = BytesMut::new();
         self.bom_matched = 0;
         self.skip_lf = false;
-        self.discard_event();
-    }
-
-    fn discard_event(&mut self) {
-        self.block_size = 0;
-        self.data = Data::Empty;
-        self.event_type.clear();
-        self.pending_id = None;
+        self.block.size = 0;
+        self.block.data = Data::Empty;
+        self.block.event_type.clear();
+        self.block.has_id = false;
     }
 
     /// Adds a received chunk to the input, without copying it. Call
@@ -375,7 +384,7 @@ impl SseCodec {
         let event_size = if first == Some(b':') {
             0
         } else {
-            self.block_size
+            self.block.size
         };
         if event_size.saturating_add(len) > self.max_event_size {
             return Err(self.too_large());
@@ -417,10 +426,8 @@ impl SseCodec {
             }
             let frame = if self.partial.is_empty() {
                 self.check_size(self.pending.first().copied(), end)?;
-                let input = mem::take(&mut self.pending);
-                let frame = self.line(&input, 0, end, comments);
-                self.pending = input;
-                frame
+                let line = &self.pending[..end];
+                self.block.field(line, Some((&self.pending, 0)), comments)
             } else {
                 self.partial.extend_from_slice(&self.pending[..end]);
                 self.check_size(self.partial.first().copied(), self.partial.len())?;
@@ -434,7 +441,7 @@ impl SseCodec {
             // (`data: ...\n\n`) dispatches at once, without another search.
             if consumed == end + 1 && self.pending.get(consumed) == Some(&b'\n') {
                 self.pending.advance(consumed + 1);
-                if let Some(frame) = self.dispatch() {
+                if let Some(frame) = self.block.dispatch() {
                     return Ok(Some(frame));
                 }
                 continue;
@@ -457,29 +464,21 @@ impl SseCodec {
 
     /// Interprets the line completed in `partial`.
     fn partial_line(&mut self, comments: bool) -> Option<Frame> {
-        let line = if self.partial.starts_with(b"data") && matches!(self.data, Data::Empty) {
+        if self.partial.starts_with(b"data") && matches!(self.block.data, Data::Empty) {
             // The data can be handed out without a copy: take the buffer.
-            self.partial.split().freeze()
-        } else {
-            let partial = mem::take(&mut self.partial);
-            let frame = self.field(&partial, None, comments);
-            self.partial = partial;
-            self.partial.clear();
-            if self.partial.capacity() > KEEP_LINE_BUFFER_UP_TO {
-                self.partial = BytesMut::new();
-            }
-            return frame;
-        };
-        let len = line.len();
-        self.line(&line, 0, len, comments)
+            let line = self.partial.split().freeze();
+            return self.block.field(&line, Some((&line, 0)), comments);
+        }
+        let frame = self.block.field(&self.partial, None, comments);
+        self.partial.clear();
+        if self.partial.capacity() > KEEP_LINE_BUFFER_UP_TO {
+            self.partial = BytesMut::new();
+        }
+        frame
     }
+}
 
-    /// Interprets `input[start..end]`, a complete line without its
-    /// terminator; `input` lets a data value be sliced rather than copied.
-    fn line(&mut self, input: &Bytes, start: usize, end: usize, comments: bool) -> Option<Frame> {
-        self.field(&input[start..end], Some((input, start)), comments)
-    }
-
+impl Block {
     /// Interprets one complete line. `shared` is the buffer the line lies in
     /// and its offset there, when the data value can be a slice of it.
     fn field(
@@ -494,7 +493,13 @@ impl SseCodec {
         if first == b':' {
             return comments.then(|| Frame::Comment(lossy(&line[1..])));
         }
-        let (name, value_at) = match memchr::memchr(b':', line) {
+        // `data:` lines are most of the input: recognise them without a search.
+        let colon = if line.starts_with(b"data:") {
+            Some(4)
+        } else {
+            memchr::memchr(b':', line)
+        };
+        let (name, value_at) = match colon {
             Some(colon) => {
                 let at = colon + 1;
                 (
@@ -507,7 +512,7 @@ impl SseCodec {
         let value = &line[value_at..];
         match name {
             b"data" => {
-                self.block_size += line.len();
+                self.size += line.len();
                 match &mut self.data {
                     Data::Empty => {
                         self.data = Data::One(match shared {
@@ -531,16 +536,16 @@ impl SseCodec {
                 }
             }
             b"event" => {
-                self.block_size += line.len();
+                self.size += line.len();
                 self.event_type.clear();
                 self.event_type.extend_from_slice(value);
             }
             // An id containing NUL is ignored (it could never be sent back).
             b"id" if memchr::memchr(0, value).is_none() => {
-                self.block_size += line.len();
-                let id = self.pending_id.get_or_insert_with(Vec::new);
-                id.clear();
-                id.extend_from_slice(value);
+                self.size += line.len();
+                self.has_id = true;
+                self.pending_id.clear();
+                self.pending_id.extend_from_slice(value);
             }
             // Only ASCII digits: `1000x`, `-1`, `+5`, `1.5` are ignored.
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
@@ -557,11 +562,12 @@ impl SseCodec {
     }
 
     fn dispatch(&mut self) -> Option<Frame> {
-        self.block_size = 0;
-        if let Some(id) = self.pending_id.take() {
-            if id != self.last_event_id.as_bytes() {
-                self.last_event_id = Str::from(lossy(&id).as_str());
-            }
+        self.size = 0;
+        if mem::take(&mut self.has_id) && self.pending_id != self.last_event_id.as_bytes() {
+            self.last_event_id = match std::str::from_utf8(&self.pending_id) {
+                Ok(id) => Str::from(id),
+                Err(_) => Str::from(lossy(&self.pending_id).as_str()),
+            };
         }
         let data = match mem::replace(&mut self.data, Data::Empty) {
             Data::Empty => {
