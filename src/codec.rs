@@ -437,10 +437,19 @@ impl SseCodec {
                 self.pending.advance(consumed);
                 return Ok(Some(frame));
             }
-            // Fast path: a line ended by LF and followed by an empty LF line
-            // (`data: ...\n\n`) dispatches at once, without another search.
-            if consumed == end + 1 && self.pending.get(consumed) == Some(&b'\n') {
-                self.pending.advance(consumed + 1);
+            // Fast path: a line followed by an empty line with the same
+            // ending (`data: ...\n\n`, `data: ...\r\n\r\n`) dispatches at
+            // once, without another search.
+            let blank = &self.pending[end..];
+            let blank_len = if blank.starts_with(b"\n\n") {
+                2
+            } else if blank.starts_with(b"\r\n\r\n") {
+                4
+            } else {
+                0
+            };
+            if blank_len != 0 {
+                self.pending.advance(end + blank_len);
                 if let Some(frame) = self.block.dispatch() {
                     return Ok(Some(frame));
                 }

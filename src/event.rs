@@ -14,6 +14,12 @@ use bytes::Bytes;
 /// between consecutive events that carry the same value, so cloning an event
 /// or receiving many events of one type costs no extra allocation.
 ///
+/// The data of an event whose `data:` line arrived in one piece is not
+/// copied: it shares memory with the chunk it arrived in (as `bytes::Bytes`
+/// slices do), which stays allocated while the event lives. To keep many
+/// events for a long time, keep [`into_data`](Self::into_data) strings or
+/// copies instead.
+///
 /// # Example
 ///
 /// Events can be built directly, for instance to feed code under test:
