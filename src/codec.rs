@@ -395,6 +395,10 @@ impl SseCodec {
     fn parse(&mut self, comments: bool) -> Result<Option<Frame>, DecodeError> {
         loop {
             if self.pending.is_empty() {
+                // An empty slice still holds its chunk (for a network body,
+                // the HTTP client's read buffer): let it go, so an idle
+                // stream keeps no input buffer alive.
+                self.pending = Bytes::new();
                 return Ok(None);
             }
             if self.skip_lf {
@@ -688,5 +692,33 @@ impl Decoder for FrameCodec {
         }
         self.inner.reset_body();
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumed_input_is_released() {
+        // An idle stream must not keep the last chunk (the HTTP client's read
+        // buffer) alive after parsing it.
+        let chunk = Bytes::from(b"id: 1\ndata: a\n\n: ping\n\n".to_vec());
+        let mut codec = SseCodec::new();
+        codec.feed(chunk.clone());
+        let ev = codec.next_event().unwrap().unwrap();
+        assert_eq!(ev.data(), "a");
+        drop(ev); // the event's data was a slice of the chunk
+        assert!(codec.next_event().unwrap().is_none());
+        assert!(chunk.is_unique(), "the codec still holds the chunk");
+    }
+
+    #[test]
+    fn single_line_data_is_not_copied() {
+        let chunk = Bytes::from(b"data: shared\n\n".to_vec());
+        let mut codec = SseCodec::new();
+        codec.feed(chunk.clone());
+        let ev = codec.next_event().unwrap().unwrap();
+        assert_eq!(ev.data_bytes().as_ptr(), chunk[6..].as_ptr());
     }
 }
