@@ -222,8 +222,10 @@ impl EventSourceBuilder {
     }
 
     /// Reconnects when no bytes at all (comments included) arrive for this
-    /// long, also while waiting for the response head. `None` waits for
-    /// ever. Default: 5 minutes ([`DEFAULT_IDLE_TIMEOUT`]).
+    /// long, also while waiting for the response head; the silence is
+    /// noticed at most an eighth of the period late (the timer is checked
+    /// eight times per period rather than reset on every chunk). `None`
+    /// waits for ever. Default: 5 minutes ([`DEFAULT_IDLE_TIMEOUT`]).
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
         self
