@@ -272,7 +272,23 @@ impl fmt::Debug for Error {
 }
 
 impl fmt::Display for Error {
+    /// Prints this layer only; the alternate form (`{:#}`) appends every
+    /// source, separated by `: ` (`request failed: ... : connection refused`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_layer(f)?;
+        if f.alternate() {
+            let mut source = std::error::Error::source(self);
+            while let Some(s) = source {
+                write!(f, ": {s}")?;
+                source = s.source();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    fn fmt_layer(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
             Kind::Builder(msg) => write!(f, "invalid event source configuration: {msg}"),
             Kind::Request => f.write_str("request failed"),
@@ -384,6 +400,22 @@ mod tests {
             "unexpected HTTP status 503 Service Unavailable: busy more"
         );
         assert!(!e.is_timeout() && !e.is_connect() && !e.is_too_large());
+    }
+
+    #[test]
+    fn alternate_display_prints_the_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let body = Error::with_source(Kind::Body, io);
+        let e = Error::with_source(Kind::RetriesExhausted(2), body);
+        assert_eq!(
+            e.to_string(),
+            "gave up after 2 reconnection attempts without an event"
+        );
+        assert_eq!(
+            format!("{e:#}"),
+            "gave up after 2 reconnection attempts without an event: \
+             reading the event stream failed: reset by peer"
+        );
     }
 
     #[test]

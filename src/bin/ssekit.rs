@@ -60,18 +60,6 @@ fn parse_secs(flag: &str, v: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{flag} takes a positive number of seconds, got {v:?}"))
 }
 
-/// An error and its sources, joined with `: `.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
-}
-
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut a = Args::default();
     let mut url = None;
@@ -197,11 +185,11 @@ impl Printer {
                     "kind": "reconnecting",
                     "attempt": r.attempt(),
                     "delay_ms": r.delay().as_millis() as u64,
-                    "cause": chain(r.cause()),
+                    "cause": format!("{:#}", r.cause()),
                 }),
                 format!(
                     "* disconnected ({}); reconnecting in {} ms (attempt {})",
-                    chain(r.cause()),
+                    format_args!("{:#}", r.cause()),
                     r.delay().as_millis(),
                     r.attempt()
                 ),
