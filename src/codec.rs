@@ -342,11 +342,6 @@ impl SseCodec {
         }
     }
 
-    /// The next frame; comments are built only when asked for.
-    pub(crate) fn parse_frame(&mut self, comments: bool) -> Result<Option<Frame>, DecodeError> {
-        self.parse(comments)
-    }
-
     /// Parses up to the next [`Frame`]: an event, a comment or a `retry`
     /// field. `Ok(None)` means more bytes are needed. The bytes of `src` are
     /// taken into the codec (without copying) and `src` is left empty.
@@ -392,7 +387,8 @@ impl SseCodec {
         Ok(())
     }
 
-    fn parse(&mut self, comments: bool) -> Result<Option<Frame>, DecodeError> {
+    /// The next frame; comments are built only when asked for.
+    pub(crate) fn parse(&mut self, comments: bool) -> Result<Option<Frame>, DecodeError> {
         loop {
             if self.pending.is_empty() {
                 // An empty slice still holds its chunk (for a network body,
@@ -636,6 +632,7 @@ impl Decoder for SseCodec {
         Ok(None)
     }
 }
+
 /// A [`Decoder`] yielding every [`Frame`] (events, comments and `retry`
 /// fields) instead of only events; a thin wrapper over [`SseCodec`].
 ///

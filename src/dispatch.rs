@@ -140,12 +140,6 @@ struct Slot {
     control: bool,
 }
 
-impl Slot {
-    fn is_control(&self) -> bool {
-        self.control
-    }
-}
-
 struct SlotState {
     queue: VecDeque<Event>,
     lagged: u64,
@@ -171,7 +165,7 @@ impl Registry {
             .by_type
             .values()
             .flatten()
-            .filter(|s| !s.is_control())
+            .filter(|s| !s.control)
             .count();
         self.all.len() + self.control.len() + typed
     }

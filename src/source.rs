@@ -540,7 +540,7 @@ impl EventSource {
     /// Polls the open body for the next event, comment or failure.
     fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, Failure>> {
         loop {
-            match self.codec.parse_frame(self.config.comments) {
+            match self.codec.parse(self.config.comments) {
                 Ok(Some(Frame::Message(m))) => {
                     self.connection_delivered = true;
                     self.delivered_any = true;

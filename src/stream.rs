@@ -120,7 +120,7 @@ where
             if this.failed {
                 return Poll::Ready(None);
             }
-            match this.codec.parse_frame(this.comments) {
+            match this.codec.parse(this.comments) {
                 Ok(Some(Frame::Message(m))) => return Poll::Ready(Some(Ok(Event::Message(m)))),
                 Ok(Some(Frame::Comment(c))) => return Poll::Ready(Some(Ok(Event::Comment(c)))),
                 Ok(Some(_)) => continue,
