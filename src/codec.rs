@@ -34,9 +34,17 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 
 const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 
-/// A line buffer that grew past this is freed after use, so one huge line
-/// does not leave a huge buffer behind on a long-lived connection.
-const KEEP_LINE_BUFFER_UP_TO: usize = 16 * 1024;
+/// A buffer that grew past this (the partial-line buffer, the event-type
+/// and id buffers) is freed after use, so one huge line does not leave a
+/// huge buffer behind on a long-lived connection.
+const KEEP_BUFFER_UP_TO: usize = 16 * 1024;
+
+/// Frees `buf` when one huge line made it grow past [`KEEP_BUFFER_UP_TO`].
+fn release_if_huge(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_BUFFER_UP_TO {
+        *buf = Vec::new();
+    }
+}
 
 /// One thing the parser found in the stream, as returned by
 /// [`SseCodec::decode_frame`].
@@ -295,6 +303,8 @@ impl SseCodec {
         self.block.size = 0;
         self.block.data = Data::Empty;
         self.block.event_type.clear();
+        release_if_huge(&mut self.block.event_type);
+        release_if_huge(&mut self.block.pending_id);
         self.block.has_id = false;
     }
 
@@ -476,11 +486,16 @@ impl SseCodec {
         if self.partial.starts_with(b"data") && matches!(self.block.data, Data::Empty) {
             // The data can be handed out without a copy: take the buffer.
             let line = self.partial.split().freeze();
+            // `split` leaves `partial` a view of the same allocation: a huge
+            // line's buffer would stay alive (and be reused) after its event.
+            if self.partial.capacity() > KEEP_BUFFER_UP_TO {
+                self.partial = BytesMut::new();
+            }
             return self.block.field(&line, Some((&line, 0)), comments);
         }
         let frame = self.block.field(&self.partial, None, comments);
         self.partial.clear();
-        if self.partial.capacity() > KEEP_LINE_BUFFER_UP_TO {
+        if self.partial.capacity() > KEEP_BUFFER_UP_TO {
             self.partial = BytesMut::new();
         }
         frame
@@ -578,9 +593,11 @@ impl Block {
                 Err(_) => Str::from(lossy(&self.pending_id).as_str()),
             };
         }
+        release_if_huge(&mut self.pending_id);
         let data = match mem::replace(&mut self.data, Data::Empty) {
             Data::Empty => {
                 self.event_type.clear();
+                release_if_huge(&mut self.event_type);
                 return None;
             }
             Data::One(one) => one,
@@ -593,11 +610,14 @@ impl Block {
                 Some(last) if last.as_bytes() == self.event_type.as_slice() => last.clone(),
                 _ => {
                     let ty: Arc<str> = Arc::from(lossy(&self.event_type));
-                    self.last_type = Some(ty.clone());
+                    // Only names of a sensible length are kept for sharing:
+                    // a huge one would stay allocated until the next type.
+                    self.last_type = (ty.len() <= KEEP_BUFFER_UP_TO).then(|| ty.clone());
                     ty
                 }
             };
             self.event_type.clear();
+            release_if_huge(&mut self.event_type);
             Str::Shared(ty)
         };
         Some(Frame::Message(MessageEvent::from_parts(
