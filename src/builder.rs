@@ -1,7 +1,7 @@
 //! Configuration of an [`EventSource`].
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,29 +10,70 @@ use reqwest::Method;
 use url::Url;
 
 use crate::codec::DEFAULT_MAX_EVENT_SIZE;
-use crate::{Error, EventSource, RetryPolicy};
+use crate::pool::Lease;
+use crate::redact::{mark_sensitive, Redacted};
+use crate::{ClientPool, Error, EventSource, RetryPolicy};
 
 /// A hook run on every request before it is sent.
-pub(crate) type RequestHook = Arc<dyn Fn(&mut reqwest::Request) + Send + Sync>;
+pub(crate) type RequestHook = Arc<dyn Fn(&mut reqwest::Request, &Attempt<'_>) + Send + Sync>;
 
 /// The default idle timeout: 5 minutes.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The default response timeout: 30 seconds.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the request hook ([`EventSourceBuilder::on_attempt`]) is told about
+/// the attempt it prepares.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    pub(crate) number: u32,
+    pub(crate) last_event_id: &'a str,
+    pub(crate) previous: Option<&'a Error>,
+}
+
+impl<'a> Attempt<'a> {
+    /// The reconnection attempt in a row: 0 for the first request and after
+    /// a healthy connection, `n` for the `n`th reconnection attempt since.
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// The last event ID the request sends as `Last-Event-ID` (`""`: none).
+    pub fn last_event_id(&self) -> &'a str {
+        self.last_event_id
+    }
+
+    /// Why the previous connection ended or failed; `None` for the first
+    /// request. For instance `previous().and_then(Error::status)` is
+    /// `Some(401)` when a token expired.
+    pub fn previous(&self) -> Option<&'a Error> {
+        self.previous
+    }
+}
+
 /// Everything an [`EventSource`] needs to make its requests.
 pub(crate) struct Config {
     pub(crate) client: reqwest::Client,
+    /// The client came from a [`ClientPool`]: it does not follow redirects,
+    /// the stream does.
+    pub(crate) follow_redirects: bool,
     pub(crate) url: Url,
     pub(crate) method: Method,
     pub(crate) headers: HeaderMap,
+    /// Headers the caller marked as credentials, besides the usual ones.
+    pub(crate) sensitive: Vec<HeaderName>,
     pub(crate) body: Option<Bytes>,
     pub(crate) hook: Option<RequestHook>,
     pub(crate) policy: RetryPolicy,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) response_timeout: Option<Duration>,
     pub(crate) resend_after_events: bool,
     pub(crate) comments: bool,
     pub(crate) reconnect_events: bool,
     pub(crate) end_data: Option<String>,
     pub(crate) end_types: Vec<String>,
+    pub(crate) error_types: Vec<String>,
 }
 
 impl Config {
@@ -41,6 +82,13 @@ impl Config {
     pub(crate) fn has_end_marker(&self) -> bool {
         self.end_data.is_some() || !self.end_types.is_empty()
     }
+}
+
+/// Where a stream's HTTP client comes from.
+enum ClientChoice {
+    Shared,
+    Client(reqwest::Client),
+    Pool(ClientPool),
 }
 
 /// Builds an [`EventSource`]; made by [`EventSource::builder`].
@@ -53,17 +101,20 @@ impl Config {
 /// | [`method`](Self::method) | `GET` |
 /// | [`header`](Self::header) / [`headers`](Self::headers) | none besides `Accept: text/event-stream`, `Cache-Control: no-cache` and `Last-Event-ID` |
 /// | [`body`](Self::body) | none |
-/// | [`client`](Self::client) | one `reqwest::Client` shared by all streams built without one |
-/// | [`on_request`](Self::on_request) | none |
+/// | [`client`](Self::client) / [`client_pool`](Self::client_pool) | one [`ClientPool`] shared by all streams built without either |
+/// | [`on_request`](Self::on_request) / [`on_attempt`](Self::on_attempt) | none |
+/// | [`sensitive_header`](Self::sensitive_header) | `Authorization`, `Proxy-Authorization`, `Cookie`, `X-Api-Key`, `Api-Key` |
 /// | [`last_event_id`](Self::last_event_id) | `""` (no `Last-Event-ID` header) |
 /// | [`retry_policy`](Self::retry_policy) | [`RetryPolicy::default`]: 1 s, ×2, 30 s cap, jitter, unlimited attempts |
 /// | [`idle_timeout`](Self::idle_timeout) | 5 minutes |
+/// | [`response_timeout`](Self::response_timeout) | 30 s |
 /// | [`max_event_size`](Self::max_event_size) | 16 MiB |
 /// | [`resend_after_events`](Self::resend_after_events) | off |
 /// | [`comments`](Self::comments) | off |
 /// | [`reconnect_events`](Self::reconnect_events) | off |
 /// | [`end_on_data`](Self::end_on_data) | none |
 /// | [`end_on_event`](Self::end_on_event) | none |
+/// | [`error_on_event`](Self::error_on_event) | none |
 ///
 /// # Example
 ///
@@ -84,31 +135,40 @@ impl Config {
 #[must_use = "a builder does nothing until build() is called"]
 pub struct EventSourceBuilder {
     url: String,
-    client: Option<reqwest::Client>,
+    client: ClientChoice,
     method: Method,
     headers: HeaderMap,
+    sensitive: Vec<HeaderName>,
     body: Option<Bytes>,
     hook: Option<RequestHook>,
     last_event_id: String,
     policy: RetryPolicy,
     idle_timeout: Option<Duration>,
+    response_timeout: Option<Duration>,
     max_event_size: usize,
     resend_after_events: bool,
     comments: bool,
     reconnect_events: bool,
     end_data: Option<String>,
     end_types: Vec<String>,
+    error_types: Vec<String>,
     error: Option<Error>,
 }
 
 impl fmt::Debug for EventSourceBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventSourceBuilder")
-            .field("url", &self.url)
-            .field("method", &self.method)
-            .field("headers", &self.headers)
+        let mut headers = self.headers.clone();
+        mark_sensitive(&mut headers, &self.sensitive);
+        let mut d = f.debug_struct("EventSourceBuilder");
+        match Url::parse(&self.url) {
+            Ok(url) => d.field("url", &Redacted(&url)),
+            Err(_) => d.field("url", &"(invalid URL)"),
+        };
+        d.field("method", &self.method)
+            .field("headers", &headers)
             .field("policy", &self.policy)
             .field("idle_timeout", &self.idle_timeout)
+            .field("response_timeout", &self.response_timeout)
             .field("max_event_size", &self.max_event_size)
             .finish_non_exhaustive()
     }
@@ -118,20 +178,23 @@ impl EventSourceBuilder {
     pub(crate) fn new(url: &str) -> Self {
         EventSourceBuilder {
             url: url.to_owned(),
-            client: None,
+            client: ClientChoice::Shared,
             method: Method::GET,
             headers: HeaderMap::new(),
+            sensitive: Vec::new(),
             body: None,
             hook: None,
             last_event_id: String::new(),
             policy: RetryPolicy::default(),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
             resend_after_events: false,
             comments: false,
             reconnect_events: false,
             end_data: None,
             end_types: Vec::new(),
+            error_types: Vec::new(),
             error: None,
         }
     }
@@ -186,25 +249,98 @@ impl EventSourceBuilder {
         self
     }
 
-    /// The HTTP client to use (for proxies, TLS settings, connection pools).
-    /// Give it no total `timeout`: it would cut long-lived streams; use
-    /// [`idle_timeout`](Self::idle_timeout) instead. Default: one client,
-    /// built on first use with reqwest's defaults and shared by every stream
-    /// built without one.
+    /// One HTTP client for this stream (for proxies, TLS settings,
+    /// connection pools). Give it no total `timeout`: it would cut
+    /// long-lived streams; use [`idle_timeout`](Self::idle_timeout) instead.
+    ///
+    /// Two things differ from a [`client_pool`](Self::client_pool): one
+    /// `reqwest::Client` opens a single HTTP/2 connection per origin, so
+    /// streams beyond the server's concurrent-stream limit that share it
+    /// wait (until the [`response_timeout`](Self::response_timeout), then
+    /// retry); and it follows redirects by its own policy, which drops only
+    /// `Authorization`, `Cookie` and `Proxy-Authorization` when a redirect
+    /// leaves the origin. Build it with
+    /// `.redirect(reqwest::redirect::Policy::none())` to let the stream
+    /// follow redirects itself and drop every credential header. Default:
+    /// the shared [`ClientPool`].
     pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
+        self.client = ClientChoice::Client(client);
+        self
+    }
+
+    /// Takes this stream's client from `pool` (see [`ClientPool`]): many
+    /// streams to one HTTP/2 origin are spread over enough connections, and
+    /// redirects are followed by the stream. Default: one pool shared by all
+    /// streams built without a client, with reqwest's default settings.
+    pub fn client_pool(mut self, pool: ClientPool) -> Self {
+        self.client = ClientChoice::Pool(pool);
         self
     }
 
     /// A hook run on each request just before it is sent, on every attempt;
     /// it may change anything (for instance put a fresh token in
-    /// `Authorization`). Default: none.
+    /// `Authorization`). Replaces an [`on_attempt`](Self::on_attempt) hook.
+    /// Default: none.
     pub fn on_request<F>(mut self, hook: F) -> Self
     where
         F: Fn(&mut reqwest::Request) + Send + Sync + 'static,
     {
+        self.hook = Some(Arc::new(move |request, _: &Attempt<'_>| hook(request)));
+        self
+    }
+
+    /// Like [`on_request`](Self::on_request), with what is known of the
+    /// attempt: its number, the last event ID and the previous failure. A
+    /// hook can refresh a token only after a 401, or move to a fallback URL
+    /// (`*request.url_mut() = ...`) after repeated failures. It runs in the
+    /// task that polls the stream. Replaces an `on_request` hook. Default:
+    /// none.
+    ///
+    /// ```
+    /// use reqwest::StatusCode;
+    /// use ssekit::EventSource;
+    ///
+    /// let es = EventSource::builder("http://127.0.0.1:8080/events")
+    ///     .on_attempt(|request, attempt| {
+    ///         let expired = attempt
+    ///             .previous()
+    ///             .and_then(|e| e.status())
+    ///             .is_some_and(|s| s == StatusCode::UNAUTHORIZED);
+    ///         if expired {
+    ///             // fetch a new token and set it on `request` here
+    ///         }
+    ///         if attempt.number() >= 3 {
+    ///             *request.url_mut() = "http://127.0.0.1:8081/events".parse().unwrap();
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), ssekit::Error>(())
+    /// ```
+    pub fn on_attempt<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&mut reqwest::Request, &Attempt<'_>) + Send + Sync + 'static,
+    {
         self.hook = Some(Arc::new(hook));
         self
+    }
+
+    /// Marks a request header as a credential, like `Authorization`: it is
+    /// not sent to another origin after a redirect, and is shown as
+    /// `Sensitive` in `Debug` output. `Authorization`,
+    /// `Proxy-Authorization`, `Cookie`, `X-Api-Key` and `Api-Key` always
+    /// are. Invalid names are reported by [`build`](Self::build).
+    pub fn sensitive_header<K>(mut self, name: K) -> Self
+    where
+        K: TryInto<HeaderName>,
+        K::Error: fmt::Display,
+    {
+        match name.try_into() {
+            Ok(n) => {
+                self.sensitive.push(n);
+                self
+            }
+            Err(e) => self.fail(format!("invalid header name: {e}")),
+        }
     }
 
     /// The last event ID to start from, sent as `Last-Event-ID` on the first
@@ -228,6 +364,18 @@ impl EventSourceBuilder {
     /// waits for ever. Default: 5 minutes ([`DEFAULT_IDLE_TIMEOUT`]).
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
+        self
+    }
+
+    /// Bounds the wait for each response head (the status and headers): a
+    /// server that accepts the connection and never answers, or an HTTP/2
+    /// stream queued behind the server's concurrent-stream limit, fails the
+    /// attempt after this long, and it is retried with backoff. Separate from
+    /// the [`idle_timeout`](Self::idle_timeout), which also applies while
+    /// waiting (the shorter wins). `None` waits for ever. Default: 30 s
+    /// ([`DEFAULT_RESPONSE_TIMEOUT`]).
+    pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.response_timeout = timeout;
         self
     }
 
@@ -288,6 +436,18 @@ impl EventSourceBuilder {
         self
     }
 
+    /// Ends the stream with an error when an event of this type arrives:
+    /// `error`, as Anthropic and several OpenAI-compatible servers send
+    /// after a 200. The event is not yielded; the error, for which
+    /// [`Error::is_error_event`] is true, carries it
+    /// ([`Error::event`]: type, data, id), and [`Error::is_truncated`] is
+    /// true when an end marker was configured. May be called several times.
+    /// Default: none.
+    pub fn error_on_event(mut self, event_type: impl Into<String>) -> Self {
+        self.error_types.push(event_type.into());
+        self
+    }
+
     /// Sets `Authorization: Bearer <token>` (marked sensitive, so it is
     /// redacted from debug output). Invalid tokens are reported by
     /// [`build`](Self::build).
@@ -338,43 +498,48 @@ impl EventSourceBuilder {
                 self.last_event_id
             )));
         }
-        let client = match self.client {
-            Some(c) => c,
-            None => default_client()?,
+        if self.response_timeout == Some(Duration::ZERO) {
+            return Err(Error::builder(
+                "response timeout must not be zero; use None to disable it",
+            ));
+        }
+        let (client, lease, follow_redirects) = match self.client {
+            ClientChoice::Client(c) => (c, None, false),
+            ClientChoice::Shared => lease(ClientPool::global())?,
+            ClientChoice::Pool(pool) => lease(&pool)?,
         };
+        let mut headers = self.headers;
+        mark_sensitive(&mut headers, &self.sensitive);
         let config = Config {
             client,
+            follow_redirects,
             url,
             method: self.method,
-            headers: self.headers,
+            headers,
+            sensitive: self.sensitive,
             body: self.body,
             hook: self.hook,
             policy: self.policy,
             idle_timeout: self.idle_timeout,
+            response_timeout: self.response_timeout,
             resend_after_events: self.resend_after_events,
             comments: self.comments,
             reconnect_events: self.reconnect_events,
             end_data: self.end_data,
             end_types: self.end_types,
+            error_types: self.error_types,
         };
         Ok(EventSource::from_config(
             config,
+            lease,
             self.max_event_size,
             &self.last_event_id,
         ))
     }
 }
 
-/// The client shared by every stream built without one: a thousand
-/// subscriptions share one connection pool and one TLS configuration.
-fn default_client() -> Result<reqwest::Client, Error> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .build()
-                .map_err(|e| format!("building the default HTTP client failed: {e}"))
-        })
-        .clone()
-        .map_err(Error::builder)
+/// A place on one of `pool`'s clients.
+fn lease(pool: &ClientPool) -> Result<(reqwest::Client, Option<Lease>, bool), Error> {
+    let lease = pool.lease()?;
+    Ok((lease.client.clone(), Some(lease), true))
 }

@@ -9,6 +9,7 @@ use std::task::{ready, Context, Poll, Waker};
 
 use futures_core::{FusedStream, Stream};
 
+use crate::error::Kind;
 use crate::{Error, Event, EventSource, MessageEvent};
 
 /// The default number of events a [`Subscription`] buffers: 256.
@@ -257,6 +258,7 @@ impl Dispatcher {
                 source,
                 shared: self.shared.clone(),
                 delivering: None,
+                finished: false,
             });
         }
     }
@@ -558,6 +560,8 @@ struct Driver {
     shared: Arc<Shared>,
     /// An event still to be handed to these subscribers (backpressure).
     delivering: Option<(Event, Vec<Arc<Slot>>)>,
+    /// `finish` ran; otherwise dropping the driver ends the subscribers.
+    finished: bool,
 }
 
 impl Driver {
@@ -595,6 +599,7 @@ impl Driver {
     }
 
     fn finish(&mut self, end: End) {
+        self.finished = true;
         self.source.close();
         let mut reg = lock(&self.shared.state);
         reg.ended = Some(end.clone());
@@ -608,6 +613,26 @@ impl Driver {
         reg.all.clear();
         reg.control.clear();
         reg.by_type.clear();
+    }
+}
+
+impl Drop for Driver {
+    /// A driver dropped before it finished was stopped from outside: the
+    /// user's `on_request` hook (which runs in this task) panicked, the task
+    /// was aborted, or the runtime shut down. Every subscriber is told, so
+    /// none waits for ever.
+    fn drop(&mut self) {
+        if !self.finished {
+            let panicked = std::thread::panicking();
+            if panicked {
+                tracing::error!("dispatcher driver panicked; ending every subscription");
+            } else {
+                tracing::warn!("dispatcher driver stopped (task aborted or runtime shut down)");
+            }
+            self.finish(End::Error(Arc::new(Error::new(Kind::DriverStopped {
+                panicked,
+            }))));
+        }
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
-use crate::DecodeError;
+use crate::policy::FailureKind;
+use crate::{DecodeError, MessageEvent};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -63,6 +64,17 @@ pub(crate) enum Kind {
     Body,
     /// No bytes arrived for the idle timeout.
     Timeout(Duration),
+    /// No response head arrived within the response timeout.
+    ResponseTimeout(Duration),
+    /// A redirect that cannot be followed: loop, too many, bad scheme.
+    Redirect(String),
+    /// A `Content-Encoding` that was not decoded.
+    Encoding(String),
+    /// The server sent an event of a type configured as an error.
+    ErrorEvent(Box<MessageEvent>),
+    /// The time budget for consecutive failed attempts ran out; the source is
+    /// the last cause.
+    RetryBudget { attempts: u32, elapsed: Duration },
     /// A status the stream does not accept.
     Status(Box<Response>),
     /// A 200 whose media type is not `text/event-stream`.
@@ -80,6 +92,9 @@ pub(crate) enum Kind {
     NotResent,
     /// The server ended the body before the configured end marker.
     Truncated,
+    /// A [`Dispatcher`](crate::Dispatcher)'s driver task ended without
+    /// finishing: it panicked, was aborted, or its runtime shut down.
+    DriverStopped { panicked: bool },
 }
 
 /// The parts of an unexpected HTTP response kept in an error.
@@ -151,13 +166,100 @@ impl Error {
     /// True when no bytes arrived for the idle timeout, or the HTTP client's
     /// own timeout fired.
     pub fn is_timeout(&self) -> bool {
-        self.chain().any(|e| matches!(e.kind(), Kind::Timeout(_)))
+        self.chain()
+            .any(|e| matches!(e.kind(), Kind::Timeout(_) | Kind::ResponseTimeout(_)))
             || self.reqwest().is_some_and(reqwest::Error::is_timeout)
     }
 
-    /// True when the connection could not be established.
+    /// True when the connection could not be established (refused,
+    /// unreachable, DNS failure, or a failed TLS handshake).
     pub fn is_connect(&self) -> bool {
         self.reqwest().is_some_and(reqwest::Error::is_connect)
+    }
+
+    /// True when no response head arrived within the response timeout
+    /// ([`EventSourceBuilder::response_timeout`](crate::EventSourceBuilder::response_timeout)).
+    /// [`is_timeout`](Self::is_timeout) is true as well.
+    pub fn is_response_timeout(&self) -> bool {
+        self.chain()
+            .any(|e| matches!(e.kind(), Kind::ResponseTimeout(_)))
+    }
+
+    /// True when the TLS handshake failed in a way retrying cannot fix: the
+    /// server's certificate is not trusted or not valid for the host, or
+    /// client and server have no TLS version or cipher in common. Such a
+    /// failure ends the stream at once.
+    pub fn is_tls(&self) -> bool {
+        self.failure_kind() == FailureKind::Tls
+    }
+
+    /// True for a redirect that cannot be followed: a loop, too many
+    /// redirects, or a `Location` with a scheme other than `http` or
+    /// `https`. Such a failure ends the stream at once.
+    pub fn is_redirect(&self) -> bool {
+        self.chain().any(|e| matches!(e.kind(), Kind::Redirect(_)))
+            || self.reqwest().is_some_and(reqwest::Error::is_redirect)
+    }
+
+    /// True when the response's `Content-Encoding` could not be decoded
+    /// (an unknown encoding, or one whose feature is turned off); the
+    /// [`Display`](std::fmt::Display) names it.
+    pub fn is_encoding(&self) -> bool {
+        self.chain().any(|e| matches!(e.kind(), Kind::Encoding(_)))
+    }
+
+    /// True when the server sent an event of a type configured with
+    /// [`error_on_event`](crate::EventSourceBuilder::error_on_event); see
+    /// [`event`](Self::event).
+    pub fn is_error_event(&self) -> bool {
+        self.event().is_some()
+    }
+
+    /// The error event the server sent, for an
+    /// [`is_error_event`](Self::is_error_event) error: its type, data and id.
+    pub fn event(&self) -> Option<&MessageEvent> {
+        self.chain().find_map(|e| match e.kind() {
+            Kind::ErrorEvent(ev) => Some(&**ev),
+            _ => None,
+        })
+    }
+
+    /// What kind of failure this is, for the retry decision.
+    pub(crate) fn failure_kind(&self) -> FailureKind {
+        for e in self.chain() {
+            let kind = match e.kind() {
+                Kind::Builder(_) => FailureKind::InvalidRequest,
+                Kind::Request => match e.reqwest_here() {
+                    Some(r) => transport_kind(r),
+                    None => FailureKind::Request,
+                },
+                Kind::Body => FailureKind::Body,
+                Kind::Timeout(_) => FailureKind::IdleTimeout,
+                Kind::ResponseTimeout(_) => FailureKind::ResponseTimeout,
+                Kind::Redirect(_) => FailureKind::Redirect,
+                Kind::Encoding(_) => FailureKind::Encoding,
+                Kind::Status(_) => FailureKind::Status,
+                Kind::ContentType(_) => FailureKind::ContentType,
+                Kind::TooLarge(_) => FailureKind::TooLarge,
+                Kind::Eof | Kind::Requested => FailureKind::Eof,
+                // Wrappers: the cause below says what happened.
+                Kind::RetriesExhausted(_)
+                | Kind::RetryBudget { .. }
+                | Kind::NotResent
+                | Kind::Truncated
+                | Kind::ErrorEvent(_)
+                | Kind::DriverStopped { .. } => continue,
+            };
+            return kind;
+        }
+        FailureKind::Request
+    }
+
+    fn reqwest_here(&self) -> Option<&reqwest::Error> {
+        self.inner
+            .source
+            .as_deref()?
+            .downcast_ref::<reqwest::Error>()
     }
 
     /// True when the server answered with a status the stream does not
@@ -198,8 +300,12 @@ impl Error {
     /// True when the stream ended because the attempt limit was reached;
     /// [`source`](std::error::Error::source) is the last attempt's failure.
     pub fn is_retries_exhausted(&self) -> bool {
-        self.chain()
-            .any(|e| matches!(e.kind(), Kind::RetriesExhausted(_)))
+        self.chain().any(|e| {
+            matches!(
+                e.kind(),
+                Kind::RetriesExhausted(_) | Kind::RetryBudget { .. }
+            )
+        })
     }
 
     /// True when the stream ended because a non-GET request lost its
@@ -219,11 +325,21 @@ impl Error {
             .any(|e| e.inner.truncated || matches!(e.kind(), Kind::Truncated))
     }
 
+    /// True when a [`Dispatcher`](crate::Dispatcher)'s driver task stopped
+    /// without finishing the stream: it panicked (most likely in the
+    /// [`on_request`](crate::EventSourceBuilder::on_request) hook, which runs
+    /// in that task), was aborted, or its runtime shut down. Every
+    /// subscription receives this error instead of waiting for ever.
+    pub fn is_driver_stopped(&self) -> bool {
+        self.chain()
+            .any(|e| matches!(e.kind(), Kind::DriverStopped { .. }))
+    }
+
     /// The number of reconnection attempts made, for an
     /// [`is_retries_exhausted`](Self::is_retries_exhausted) error.
     pub fn attempts(&self) -> Option<u32> {
         self.chain().find_map(|e| match e.kind() {
-            Kind::RetriesExhausted(n) => Some(*n),
+            Kind::RetriesExhausted(n) | Kind::RetryBudget { attempts: n, .. } => Some(*n),
             _ => None,
         })
     }
@@ -294,6 +410,24 @@ impl Error {
             Kind::Request => f.write_str("request failed"),
             Kind::Body => f.write_str("reading the event stream failed"),
             Kind::Timeout(d) => write!(f, "no data received for {d:?} (idle timeout)"),
+            Kind::ResponseTimeout(d) => {
+                write!(f, "no response head within {d:?} (response timeout)")
+            }
+            Kind::Redirect(why) => write!(f, "redirect not followed: {why}"),
+            Kind::Encoding(msg) => f.write_str(msg),
+            Kind::ErrorEvent(ev) => {
+                write!(f, "the server sent an error event (type {:?}", ev.event())?;
+                if !ev.id().is_empty() {
+                    write!(f, ", id {:?}", ev.id())?;
+                }
+                f.write_str(")")?;
+                excerpt(f, ev.data())
+            }
+            Kind::RetryBudget { attempts, elapsed } => write!(
+                f,
+                "gave up after {:.1} s of failed reconnection attempts ({attempts} attempts)",
+                elapsed.as_secs_f64()
+            ),
             Kind::Status(r) => {
                 write!(f, "unexpected HTTP status {}", r.status)?;
                 excerpt(f, &r.body)
@@ -312,6 +446,9 @@ impl Error {
             Kind::TooLarge(limit) => write!(f, "event larger than the limit of {limit} bytes"),
             Kind::Eof => f.write_str("the server ended the stream"),
             Kind::Requested => f.write_str("reconnection requested"),
+            Kind::RetriesExhausted(1) => {
+                f.write_str("gave up after 1 reconnection attempt without an event")
+            }
             Kind::RetriesExhausted(n) => {
                 write!(
                     f,
@@ -322,6 +459,12 @@ impl Error {
                 "connection lost after events were delivered; the non-GET request is not re-sent",
             ),
             Kind::Truncated => f.write_str("the stream ended before its end marker"),
+            Kind::DriverStopped { panicked: true } => f.write_str(
+                "the dispatcher's driver task panicked (in the request hook, most likely)",
+            ),
+            Kind::DriverStopped { panicked: false } => f.write_str(
+                "the dispatcher's driver task stopped: it was aborted or its runtime shut down",
+            ),
         }
     }
 }
@@ -360,6 +503,93 @@ impl From<DecodeError> for Error {
         // full: the DecodeError is not kept as a source that would repeat it.
         Error::new(Kind::TooLarge(e.limit().unwrap_or(0)))
     }
+}
+
+/// Classifies a transport error of reqwest: what can heal (a refused
+/// connection, a reset) is told apart from what cannot (an untrusted
+/// certificate, a redirect loop, an invalid URL).
+fn transport_kind(e: &reqwest::Error) -> FailureKind {
+    if e.is_redirect() {
+        return FailureKind::Redirect;
+    }
+    if e.is_builder() {
+        return FailureKind::InvalidRequest;
+    }
+    if is_permanent_tls(e) {
+        return FailureKind::Tls;
+    }
+    if e.is_connect() {
+        return FailureKind::Connect;
+    }
+    FailureKind::Request
+}
+
+/// Whether the chain below `e` holds a TLS failure that retrying cannot fix.
+fn is_permanent_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        #[cfg(feature = "rustls")]
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return rustls_is_permanent(tls);
+        }
+        // `io::Error::source` skips the error it wraps: look inside.
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if is_permanent_tls(inner) {
+                return true;
+            }
+        }
+        #[cfg(feature = "native-tls")]
+        if native_tls_is_permanent(&err.to_string()) {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+#[cfg(feature = "rustls")]
+fn rustls_is_permanent(e: &rustls::Error) -> bool {
+    use rustls::AlertDescription as A;
+    match e {
+        rustls::Error::InvalidCertificate(_)
+        | rustls::Error::NoCertificatesPresented
+        | rustls::Error::UnsupportedNameType
+        | rustls::Error::PeerIncompatible(_)
+        | rustls::Error::InvalidCertRevocationList(_) => true,
+        rustls::Error::AlertReceived(alert) => matches!(
+            alert,
+            A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::ProtocolVersion
+                | A::HandshakeFailure
+                | A::InsufficientSecurity
+        ),
+        _ => false,
+    }
+}
+
+/// The platform TLS libraries report failures as text only.
+#[cfg(feature = "native-tls")]
+fn native_tls_is_permanent(msg: &str) -> bool {
+    let msg = msg.to_ascii_lowercase();
+    [
+        "certificate verify failed",
+        "wrong version number",
+        "unsupported protocol",
+        "no protocols available",
+        "alert protocol version",
+        "alert handshake failure",
+        "no shared cipher",
+    ]
+    .iter()
+    .any(|needle| msg.contains(needle))
 }
 
 #[cfg(test)]

@@ -16,9 +16,12 @@ use bytes::Bytes;
 ///
 /// The data of an event whose `data:` line arrived in one piece is not
 /// copied: it shares memory with the chunk it arrived in (as `bytes::Bytes`
-/// slices do), which stays allocated while the event lives. To keep many
-/// events for a long time, keep [`into_data`](Self::into_data) strings or
-/// copies instead.
+/// slices do), which stays allocated while the event lives: a small event
+/// can keep a whole read buffer (8 KiB or more) alive. That is the right
+/// trade for events handled and dropped (no copy, no allocation per event);
+/// to keep events for a long time (a cache, a history), keep
+/// [`detached`](Self::detached) events or [`into_data`](Self::into_data)
+/// strings instead.
 ///
 /// # Example
 ///
@@ -100,6 +103,34 @@ impl MessageEvent {
     /// recent `id:` field of this or an earlier event), `""` when none.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The same event with data in memory of its own, exactly its size: keep
+    /// this rather than the event itself in a cache or a long queue, so the
+    /// received chunk the data was a slice of (the HTTP client's read
+    /// buffer, 8 KiB or more) can be freed. The type and id are shared
+    /// strings already.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use ssekit::SseCodec;
+    ///
+    /// let chunk = Bytes::from(format!("data: small\n\n{}", " ".repeat(8000)));
+    /// let mut codec = SseCodec::new();
+    /// codec.feed(chunk.clone());
+    /// let event = codec.next_event().unwrap().unwrap();
+    /// let kept = event.clone().detached();
+    /// drop(event);
+    /// drop(codec);
+    /// assert!(chunk.is_unique(), "only `chunk` holds the 8 KiB now");
+    /// assert_eq!(kept.data(), "small");
+    /// ```
+    #[must_use]
+    pub fn detached(self) -> MessageEvent {
+        MessageEvent {
+            data: Bytes::copy_from_slice(&self.data),
+            ..self
+        }
     }
 
     /// Takes the data out of the event (without a copy when nothing else
@@ -259,10 +290,23 @@ pub enum Event {
 ///
 /// Boxed, so that the common case, [`Event::Message`], is not moved around
 /// at the size of a header map.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Open(Box<OpenParts>);
 
-#[derive(Debug, Clone)]
+/// Shows the URL with its credentials hidden.
+impl fmt::Debug for Open {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Open")
+            .field("status", &self.0.status)
+            .field("url", &crate::redact::Redacted(&self.0.url))
+            .field("headers", &self.0.headers)
+            .field("attempt", &self.0.attempt)
+            .field("connection", &self.0.connection)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
 pub(crate) struct OpenParts {
     pub(crate) status: reqwest::StatusCode,
     pub(crate) headers: reqwest::header::HeaderMap,

@@ -35,6 +35,7 @@
 //! | `rustls` | yes | TLS through reqwest's rustls backend |
 //! | `http2` | yes | HTTP/2 through reqwest |
 //! | `native-tls` | no | TLS through the platform's library |
+//! | `gzip`, `brotli`, `zstd`, `deflate` | yes | decoding compressed bodies as they stream |
 //! | `json` | no | [`MessageEvent::json`], `Json` streams, JSON request bodies |
 //! | `cli` | no | the `ssekit` command-line tool |
 //!
@@ -61,12 +62,15 @@ mod error;
 mod event;
 #[cfg(feature = "json")]
 mod json;
+mod policy;
+mod pool;
+mod redact;
 mod retry;
 mod source;
 mod stream;
 pub mod testing;
 
-pub use builder::{EventSourceBuilder, DEFAULT_IDLE_TIMEOUT};
+pub use builder::{Attempt, EventSourceBuilder, DEFAULT_IDLE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT};
 pub use codec::{DecodeError, Frame, FrameCodec, SseCodec};
 pub use dispatch::{
     Dispatcher, EventSubscription, Listener, Overflow, Subscription, SubscriptionError,
@@ -76,6 +80,8 @@ pub use error::{Error, ERROR_BODY_LIMIT};
 pub use event::{Event, MessageEvent, Open, Reconnect};
 #[cfg(feature = "json")]
 pub use json::{Json, JsonError, MaybeMessage, TypedError};
+pub use policy::{is_transient_status, Decision, Failure, FailureKind, MAX_SERVER_DELAY};
+pub use pool::{ClientPool, DEFAULT_STREAMS_PER_CLIENT};
 pub use retry::{Backoff, RetryPolicy};
 pub use source::{EventSource, Handle, ReadyState};
 pub use stream::{BodyStream, EventStream};

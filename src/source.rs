@@ -1,4 +1,7 @@
-//! The reconnecting client: a state machine around [`SseCodec`].
+//! The reconnecting client: a state machine around [`SseCodec`]. What a
+//! failure means is decided by the retry policy (`policy.rs`, `retry.rs`),
+//! which this module calls; here live the connection states, timers and
+//! redirects.
 
 use std::fmt;
 use std::future::Future;
@@ -11,25 +14,30 @@ use std::time::{Duration, SystemTime};
 use futures_core::{FusedStream, Stream};
 use futures_util::task::AtomicWaker;
 use http_body::Body as _;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, StatusCode};
 use tokio::time::{Instant, Sleep};
+use url::Url;
 
-use crate::builder::Config;
+use crate::builder::{Attempt, Config};
 use crate::error::{Kind, Response, ERROR_BODY_LIMIT};
 use crate::event::OpenParts;
-use crate::{Backoff, Error, Event, EventSourceBuilder, Frame, Open, Reconnect, SseCodec};
+use crate::policy::Failure;
+use crate::pool::Lease;
+use crate::redact::{redact_url, strip_credentials, Redacted};
+use crate::retry::{Retrier, Verdict};
+use crate::{Error, Event, EventSourceBuilder, Frame, Open, Reconnect, SseCodec};
 
 /// The idle timeout is checked this many times per period: a silent
 /// connection is detected at most an eighth of the period late.
 const IDLE_TICKS: u32 = 8;
 
-/// The longest `Retry-After` honoured; a longer one waits this long.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
-
 /// How long the body of an error response is read, at most, for the excerpt
 /// kept in the error.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most redirects followed in one attempt (as browsers and reqwest).
+const MAX_REDIRECTS: usize = 10;
 
 type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send>>;
 
@@ -69,18 +77,19 @@ type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Respo
 /// | `Start` | polled | `Connecting` (request sent) |
 /// | `Connecting` | 200 `text/event-stream` | `Open`, yields [`Event::Open`] |
 /// | `Connecting` | 204 | `Closed`, yields `None` |
-/// | `Connecting` | 408, 429, 500, 502, 503, 504 | `ErrorBody`, then `Waiting` (honouring `Retry-After`) |
-/// | `Connecting` | other status, wrong media type | `ErrorBody`, then `Closed` with an `Err` |
-/// | `Connecting`, `Open` | network error, idle timeout | `Waiting` |
-/// | `Open` | end of body | `Waiting` |
-/// | `Open` | event over the size limit | `Closed` with an `Err` |
+/// | `Connecting` | 3xx with a usable `Location` (pooled clients) | `Connecting` to the new URL |
+/// | `Connecting` | any other status, wrong media type | `ErrorBody`, then what the [retry policy](crate::RetryPolicy) decides |
+/// | `Connecting`, `Open` | network error, response or idle timeout, end of body | what the retry policy decides |
+/// | `Open` | event over the size limit, an [error event](EventSourceBuilder::error_on_event) | `Closed` with an `Err` |
 /// | `Waiting` | delay over | `Start` |
-/// | any | attempt limit reached, or non-GET after events | `Closed` with an `Err` |
+/// | any | policy says stop, attempt limit or time budget reached, or non-GET after events | `Closed` with an `Err` |
 /// | any | [`close`](Self::close) | `Closed` |
 /// | any but `Closed` | [`reconnect`](Self::reconnect) | `Start` |
 ///
-/// Redirects are followed by the HTTP client (reqwest drops `Authorization`
-/// and `Cookie` when a redirect leaves the origin); every reconnection goes
+/// Redirects are followed by the stream when its client comes from a
+/// [`ClientPool`](crate::ClientPool) (the default): up to 10 per attempt,
+/// `http` and `https` only, a loop ends the stream, and credential headers
+/// are dropped when a redirect leaves the origin. Every reconnection goes
 /// back to the original URL.
 ///
 /// # Cancellation and dropping
@@ -97,10 +106,13 @@ type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Respo
 /// polls the stream.
 pub struct EventSource {
     config: Config,
+    /// This stream's place on a pooled client; given back when it ends.
+    lease: Option<Lease>,
     codec: SseCodec,
     state: State,
-    /// The idle deadline while connecting or open; the reconnection delay
-    /// while waiting. Created on first use and reused.
+    /// The response or idle deadline while connecting, the idle ticks while
+    /// open, the reconnection delay while waiting. Created on first use and
+    /// reused.
     timer: Option<Pin<Box<Sleep>>>,
     /// Bytes arrived since the idle timer last ticked. Setting a flag per
     /// chunk costs nothing; reading the clock per chunk showed in profiles.
@@ -110,9 +122,11 @@ pub struct EventSource {
     /// The waker the idle timer was last polled with: while it is the same
     /// and the timer has not fired, the timer need not be polled again.
     idle_waker: Option<std::task::Waker>,
-    backoff: Backoff,
-    /// Reconnection attempts in a row without an event (0 for a first try).
-    attempt: u32,
+    retrier: Retrier,
+    /// When the current connection opened (one clock read per connection).
+    opened_at: Option<Instant>,
+    /// Why the previous connection ended, for the request hook.
+    last_failure: Option<Arc<Error>>,
     connections: u64,
     delivered_any: bool,
     connection_delivered: bool,
@@ -125,11 +139,25 @@ pub struct EventSource {
 
 enum State {
     Start,
-    Connecting(ResponseFuture),
+    Connecting(Box<Connecting>),
     Open(reqwest::Body),
     ErrorBody(Box<ErrorBody>),
     Waiting,
     Closed,
+}
+
+/// A request on its way, with what following its redirects needs.
+struct Connecting {
+    response: ResponseFuture,
+    /// A copy of the request as sent, for the next redirect hop; `None`
+    /// when the client follows redirects itself, or the body cannot be
+    /// copied.
+    request: Option<reqwest::Request>,
+    /// The URLs requested so far in this attempt (for loops and the limit).
+    visited: Vec<Url>,
+    /// Which timeout the deadline is: the response timeout, or the idle
+    /// timeout when it is shorter.
+    deadline: Option<Kind>,
 }
 
 /// An unacceptable response whose body is being read for the error.
@@ -138,36 +166,6 @@ struct ErrorBody {
     response: Response,
     collected: Vec<u8>,
     content_type: bool,
-    /// `Some` for a transient status: the `Retry-After` delay, if any.
-    transient: Option<Option<Duration>>,
-}
-
-/// What the current connection's end means, for [`EventSource::fail`].
-struct Failure {
-    cause: Error,
-    retry_after: Option<Duration>,
-    /// Ends the stream whatever the retry policy says.
-    terminal: bool,
-}
-
-impl Failure {
-    fn terminal(cause: Error) -> Self {
-        Failure {
-            cause,
-            retry_after: None,
-            terminal: true,
-        }
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(cause: Error) -> Self {
-        Failure {
-            cause,
-            retry_after: None,
-            terminal: false,
-        }
-    }
 }
 
 /// The current state of an [`EventSource`], as [`EventSource::ready_state`]
@@ -230,11 +228,11 @@ impl Handle {
 impl fmt::Debug for EventSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventSource")
-            .field("url", &self.config.url.as_str())
+            .field("url", &Redacted(&self.config.url))
             .field("method", &self.config.method)
             .field("state", &self.ready_state())
             .field("last_event_id", &self.last_event_id())
-            .field("attempt", &self.attempt)
+            .field("attempt", &self.retrier.attempt())
             .finish_non_exhaustive()
     }
 }
@@ -262,20 +260,27 @@ impl EventSource {
         EventSourceBuilder::new(url.as_ref()).method(Method::POST)
     }
 
-    pub(crate) fn from_config(config: Config, max_event_size: usize, last_event_id: &str) -> Self {
+    pub(crate) fn from_config(
+        config: Config,
+        lease: Option<Lease>,
+        max_event_size: usize,
+        last_event_id: &str,
+    ) -> Self {
         let mut codec = SseCodec::new().with_max_event_size(max_event_size);
         codec.set_last_event_id(last_event_id);
-        let backoff = config.policy.backoff();
+        let retrier = Retrier::new(&config.policy);
         EventSource {
             config,
+            lease,
             codec,
             state: State::Start,
             timer: None,
             activity: false,
             quiet_ticks: 0,
             idle_waker: None,
-            backoff,
-            attempt: 0,
+            retrier,
+            opened_at: None,
+            last_failure: None,
             connections: 0,
             delivered_any: false,
             connection_delivered: false,
@@ -312,12 +317,14 @@ impl EventSource {
         &self.config.url
     }
 
-    /// Closes the stream: drops the connection and any timer; the stream
-    /// then yields `None`.
+    /// Closes the stream: drops the connection, any timer and its place on
+    /// a pooled client; the stream then yields `None`.
     pub fn close(&mut self) {
         self.state = State::Closed;
         self.pending = None;
         self.timer = None;
+        self.lease = None;
+        self.last_failure = None;
         self.codec.reset_body();
     }
 
@@ -327,11 +334,11 @@ impl EventSource {
     /// request even after events (you asked for it). No effect once closed.
     pub fn reconnect(&mut self) {
         if !matches!(self.state, State::Closed) {
-            tracing::debug!(url = %self.config.url, "reconnection requested");
+            tracing::debug!(url = %Redacted(&self.config.url), "reconnection requested");
             self.state = State::Start;
             if self.config.reconnect_events {
                 self.pending = Some(Event::Reconnecting(Reconnect {
-                    attempt: self.attempt,
+                    attempt: self.retrier.attempt(),
                     delay: Duration::ZERO,
                     cause: Arc::new(Error::new(Kind::Requested)),
                 }));
@@ -353,7 +360,7 @@ impl EventSource {
     }
 
     /// Builds and sends the request of a new attempt.
-    fn connect(&mut self) -> ResponseFuture {
+    fn connect(&mut self) -> Connecting {
         let cfg = &self.config;
         let mut headers = cfg.headers.clone();
         headers.insert(
@@ -377,15 +384,40 @@ impl EventSource {
         if let Some(body) = &cfg.body {
             request = request.body(body.clone());
         }
-        tracing::debug!(url = %cfg.url, attempt = self.attempt, last_event_id = id, "connecting");
-        match request.build() {
+        let attempt = self.retrier.attempt();
+        tracing::debug!(url = %Redacted(&cfg.url), attempt, last_event_id = id, "connecting");
+        let (response, request) = match request.build() {
             Ok(mut request) => {
                 if let Some(hook) = &cfg.hook {
-                    hook(&mut request);
+                    let info = Attempt {
+                        number: attempt,
+                        last_event_id: id,
+                        previous: self.last_failure.as_deref(),
+                    };
+                    hook(&mut request, &info);
                 }
-                Box::pin(cfg.client.execute(request))
+                let copy = if cfg.follow_redirects {
+                    request.try_clone()
+                } else {
+                    None
+                };
+                let visited = vec![request.url().clone()];
+                (
+                    Box::pin(cfg.client.execute(request)) as ResponseFuture,
+                    copy.map(|c| (c, visited)),
+                )
             }
-            Err(e) => Box::pin(std::future::ready(Err(e))),
+            Err(e) => (Box::pin(std::future::ready(Err(e))) as ResponseFuture, None),
+        };
+        let (request, visited) = match request {
+            Some((r, v)) => (Some(r), v),
+            None => (None, Vec::new()),
+        };
+        Connecting {
+            response,
+            request,
+            visited,
+            deadline: None,
         }
     }
 
@@ -398,11 +430,24 @@ impl EventSource {
         }
     }
 
+    /// The deadline for a response head: the response timeout, or the idle
+    /// timeout when that is shorter. Returns which one it is.
+    fn arm_response_deadline(&mut self) -> Option<Kind> {
+        let (wait, kind) = match (self.config.response_timeout, self.config.idle_timeout) {
+            (Some(r), Some(i)) if i < r => (i, Kind::Timeout(i)),
+            (Some(r), _) => (r, Kind::ResponseTimeout(r)),
+            (None, Some(i)) => (i, Kind::Timeout(i)),
+            (None, None) => return None,
+        };
+        self.arm(Instant::now() + wait);
+        Some(kind)
+    }
+
     /// Starts watching for silence: the idle timer ticks every
     /// `idle / IDLE_TICKS`.
     fn start_idle(&mut self) {
         if let Some(idle) = self.config.idle_timeout {
-            self.activity = false;
+            self.activity = true;
             self.quiet_ticks = 0;
             self.arm(Instant::now() + idle / IDLE_TICKS);
         }
@@ -415,7 +460,7 @@ impl EventSource {
         let Some(idle) = self.config.idle_timeout else {
             return Poll::Pending;
         };
-        let timer = self.timer.as_mut().expect("armed on connect");
+        let timer = self.timer.as_mut().expect("armed on open");
         let same_waker = self
             .idle_waker
             .as_ref()
@@ -424,7 +469,15 @@ impl EventSource {
             return Poll::Pending;
         }
         loop {
-            if timer.as_mut().poll(cx).is_pending() {
+            // Polled outside tokio's cooperative budget: a `Sleep` polled with
+            // the budget spent returns `Pending` without registering the
+            // waker, and the shortcut above would then never poll it again
+            // (a silent connection would hang for ever). The idle timer is a
+            // watchdog, not work to be rationed.
+            if Pin::new(&mut tokio::task::unconstrained(timer.as_mut()))
+                .poll(cx)
+                .is_pending()
+            {
                 if !same_waker {
                     self.idle_waker = Some(cx.waker().clone());
                 }
@@ -442,9 +495,25 @@ impl EventSource {
         }
     }
 
-    /// Handles the response head of an attempt.
-    fn on_response(&mut self, response: reqwest::Response) -> Result<Option<Event>, Failure> {
+    /// Handles the response head of an attempt: opens the stream, follows a
+    /// redirect, or starts reading an error body. `Ok(None)`: nothing to
+    /// yield yet.
+    fn on_response(
+        &mut self,
+        response: reqwest::Response,
+        connecting: &mut Option<Box<Connecting>>,
+    ) -> Result<Option<Event>, Error> {
         let status = response.status();
+        if status.is_redirection() {
+            if let Some(next) = connecting.as_mut().and_then(|c| c.request.take()) {
+                let mut conn = connecting.take().expect("checked above");
+                if let Some(next) = self.redirect(&response, next, &mut conn)? {
+                    conn.response = Box::pin(self.config.client.execute(next));
+                    self.state = State::Connecting(conn);
+                    return Ok(None);
+                }
+            }
+        }
         let content_type_ok = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -452,33 +521,35 @@ impl EventSource {
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/event-stream"));
         if status == StatusCode::OK && content_type_ok {
+            if let Some(encoding) = undecoded_encoding(response.headers()) {
+                return Err(Error::new(Kind::Encoding(encoding)));
+            }
             self.connections += 1;
             let open = Open::from(OpenParts {
                 status,
                 headers: response.headers().clone(),
                 url: response.url().clone(),
-                attempt: self.attempt,
+                attempt: self.retrier.attempt(),
                 connection: self.connections,
             });
-            tracing::info!(url = %open.url(), attempt = self.attempt, "stream open");
+            tracing::info!(url = %Redacted(open.url()), attempt = self.retrier.attempt(), "stream open");
             self.codec.reset_body();
             self.connection_delivered = false;
-            self.activity = true;
+            self.opened_at = Some(Instant::now());
             self.state = State::Open(reqwest::Body::from(response));
+            self.start_idle();
             return Ok(Some(Event::Open(open)));
         }
         if status == StatusCode::NO_CONTENT {
-            tracing::info!(url = %self.config.url, "server answered 204 No Content; stream closed");
+            tracing::info!(url = %Redacted(&self.config.url), "server answered 204 No Content; stream closed");
             self.close();
             return Ok(None);
         }
-        let transient = matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
-            .then(|| retry_after(response.headers()));
         let parts = Response {
             status,
             headers: response.headers().clone(),
             body: String::new(),
-            url: response.url().clone(),
+            url: redact_url(response.url()).into_owned(),
         };
         // The body is read (briefly, and bounded) so the error can show the
         // server's own message.
@@ -488,13 +559,79 @@ impl EventSource {
             response: parts,
             collected: Vec::new(),
             content_type: status == StatusCode::OK,
-            transient,
         }));
         Ok(None)
     }
 
+    /// The request for the next hop of a redirect, `Ok(None)` when the
+    /// response has no usable `Location` (it is then an unexpected status),
+    /// or an error for a redirect that must not be followed.
+    fn redirect(
+        &self,
+        response: &reqwest::Response,
+        mut next: reqwest::Request,
+        conn: &mut Connecting,
+    ) -> Result<Option<reqwest::Request>, Error> {
+        let status = response.status();
+        if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+            return Ok(None);
+        }
+        let Some(location) = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(None);
+        };
+        let Ok(target) = response.url().join(location) else {
+            return Ok(None);
+        };
+        if !matches!(target.scheme(), "http" | "https") {
+            return Err(Error::new(Kind::Redirect(format!(
+                "{} redirects to the unsupported scheme {:?} ({})",
+                Redacted(response.url()),
+                target.scheme(),
+                Redacted(&target)
+            ))));
+        }
+        if conn.visited.contains(&target) {
+            return Err(Error::new(Kind::Redirect(format!(
+                "redirect loop: {} leads back to {}",
+                Redacted(response.url()),
+                Redacted(&target)
+            ))));
+        }
+        if conn.visited.len() > MAX_REDIRECTS {
+            return Err(Error::new(Kind::Redirect(format!(
+                "too many redirects (more than {MAX_REDIRECTS}), last to {}",
+                Redacted(&target)
+            ))));
+        }
+        let cross_origin = target.origin() != self.config.url.origin();
+        tracing::debug!(status = status.as_u16(), to = %Redacted(&target), cross_origin, "following redirect");
+        if cross_origin {
+            strip_credentials(next.headers_mut(), &self.config.sensitive);
+        }
+        // 303 always, and 301/302 for a POST, turn into a GET without body
+        // (as browsers do); 307 and 308 keep method and body.
+        let to_get = status == StatusCode::SEE_OTHER && next.method() != Method::HEAD
+            || matches!(status.as_u16(), 301 | 302) && next.method() == Method::POST;
+        if to_get {
+            *next.method_mut() = Method::GET;
+            *next.body_mut() = None;
+            let headers = next.headers_mut();
+            headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_LENGTH);
+            headers.remove(header::CONTENT_ENCODING);
+        }
+        *next.url_mut() = target.clone();
+        conn.visited.push(target);
+        conn.request = next.try_clone();
+        Ok(Some(next))
+    }
+
     /// Reads the body of an unacceptable response, then fails the attempt.
-    fn poll_error_body(&mut self, cx: &mut Context<'_>) -> Poll<Failure> {
+    fn poll_error_body(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
         let State::ErrorBody(eb) = &mut self.state else {
             unreachable!("only called in ErrorBody")
         };
@@ -522,41 +659,30 @@ impl EventSource {
         };
         eb.response.body = String::from_utf8_lossy(&eb.collected).into_owned();
         let response = Box::new(eb.response);
-        let cause = if eb.content_type {
+        Poll::Ready(if eb.content_type {
             Error::new(Kind::ContentType(response))
         } else {
             Error::new(Kind::Status(response))
-        };
-        Poll::Ready(match eb.transient {
-            Some(retry_after) => Failure {
-                cause,
-                retry_after,
-                terminal: false,
-            },
-            None => Failure::terminal(cause),
         })
     }
 
     /// Polls the open body for the next event, comment or failure.
-    fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, Failure>> {
+    fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, Error>> {
         loop {
             match self.codec.parse(self.config.comments) {
                 Ok(Some(Frame::Message(m))) => {
                     self.connection_delivered = true;
                     self.delivered_any = true;
-                    if self.attempt != 0 {
-                        self.attempt = 0;
-                        self.backoff.reset();
-                    }
+                    self.retrier.on_event();
                     return Poll::Ready(Ok(Event::Message(m)));
                 }
                 Ok(Some(Frame::Comment(c))) => return Poll::Ready(Ok(Event::Comment(c))),
                 Ok(Some(Frame::Retry(delay))) => {
-                    self.backoff.set_base(delay);
+                    self.retrier.set_server_delay(delay);
                     continue;
                 }
                 Ok(None) => {}
-                Err(e) => return Poll::Ready(Err(Failure::terminal(Error::from(e)))),
+                Err(e) => return Poll::Ready(Err(Error::from(e))),
             }
             let State::Open(body) = &mut self.state else {
                 unreachable!("only called in Open")
@@ -569,12 +695,12 @@ impl EventSource {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    return Poll::Ready(Err(Error::with_source(Kind::Body, e).into()))
+                    return Poll::Ready(Err(Error::with_source(Kind::Body, redacted(e))))
                 }
-                Poll::Ready(None) => return Poll::Ready(Err(Error::new(Kind::Eof).into())),
+                Poll::Ready(None) => return Poll::Ready(Err(Error::new(Kind::Eof))),
                 Poll::Pending => {
                     if let Poll::Ready(idle) = self.poll_idle(cx) {
-                        return Poll::Ready(Err(Error::new(Kind::Timeout(idle)).into()));
+                        return Poll::Ready(Err(Error::new(Kind::Timeout(idle))));
                     }
                     return Poll::Pending;
                 }
@@ -582,18 +708,22 @@ impl EventSource {
         }
     }
 
-    /// Ends the current attempt: schedules the next one, or ends the stream.
-    fn fail(&mut self, failure: Failure) -> Option<Result<Event, Error>> {
-        let Failure {
-            cause,
-            retry_after,
-            terminal,
-        } = failure;
-        if terminal {
-            return Some(Err(self.give_up(cause)));
-        }
+    /// Ends the current attempt: asks the retry policy, then schedules the
+    /// next attempt or ends the stream.
+    fn fail(&mut self, cause: Error) -> Option<Result<Event, Error>> {
         // Dropping the old body (if any) closes that connection now.
         self.state = State::Waiting;
+        let now = Instant::now();
+        let open_for = self.opened_at.take().map(|at| now - at);
+        // What this connection did; the next attempt starts from nothing.
+        let delivered = std::mem::take(&mut self.connection_delivered);
+        let failure = Failure::new(&cause, SystemTime::now())
+            .delivered(delivered)
+            .open_for(open_for);
+        let verdict = self.retrier.on_failure(&self.config.policy, &failure, now);
+        if verdict == Verdict::Stop {
+            return Some(Err(self.give_up(cause)));
+        }
         if self.config.method != Method::GET
             && self.delivered_any
             && !self.config.resend_after_events
@@ -601,7 +731,7 @@ impl EventSource {
             if cause.is_eof() {
                 if !self.config.has_end_marker() {
                     // A POST answer that the server ended cleanly is complete.
-                    tracing::info!(url = %self.config.url, "server ended the response; stream closed");
+                    tracing::info!(url = %Redacted(&self.config.url), "server ended the response; stream closed");
                     self.close();
                     return None;
                 }
@@ -609,36 +739,37 @@ impl EventSource {
             }
             return Some(Err(self.give_up(Error::with_source(Kind::NotResent, cause))));
         }
-        let attempt = self.attempt.saturating_add(1);
-        if let Some(limit) = self.config.policy.max_attempts {
-            if attempt > limit {
+        let (attempt, delay) = match verdict {
+            Verdict::Wait { attempt, delay } => (attempt, delay),
+            Verdict::Exhausted { attempts } => {
                 return Some(Err(self.give_up(Error::with_source(
-                    Kind::RetriesExhausted(self.attempt),
+                    Kind::RetriesExhausted(attempts),
                     cause,
-                ))));
+                ))))
             }
-        }
-        self.attempt = attempt;
-        let delay = match retry_after {
-            Some(d) => {
-                self.backoff.next(); // the attempt still counts for growth
-                d
+            Verdict::OutOfTime { attempts, elapsed } => {
+                return Some(Err(self.give_up(Error::with_source(
+                    Kind::RetryBudget { attempts, elapsed },
+                    cause,
+                ))))
             }
-            None => self.backoff.next().unwrap_or_default(),
+            Verdict::Stop => unreachable!("handled above"),
         };
         tracing::warn!(
-            url = %self.config.url,
+            url = %Redacted(&self.config.url),
             attempt,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             cause = %cause,
             "reconnecting"
         );
-        self.arm(Instant::now() + delay);
+        self.arm(now + delay);
+        let cause = Arc::new(cause);
+        self.last_failure = Some(cause.clone());
         self.config.reconnect_events.then(|| {
             Ok(Event::Reconnecting(Reconnect {
                 attempt,
                 delay,
-                cause: Arc::new(cause),
+                cause,
             }))
         })
     }
@@ -647,7 +778,7 @@ impl EventSource {
         if self.delivered_any && self.config.has_end_marker() {
             error.set_truncated();
         }
-        tracing::error!(url = %self.config.url, error = %error, "stream ended");
+        tracing::error!(url = %Redacted(&self.config.url), error = %error, "stream ended");
         self.close();
         error
     }
@@ -662,19 +793,71 @@ impl EventSource {
             self.reconnect();
         }
     }
+
+    /// Polls the request of the current attempt.
+    fn poll_connecting(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
+        let State::Connecting(conn) = &mut self.state else {
+            unreachable!("only called in Connecting")
+        };
+        let result = match conn.response.as_mut().poll(cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => {
+                let fired = conn.deadline.is_some()
+                    && self
+                        .timer
+                        .as_mut()
+                        .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+                if !fired {
+                    return Poll::Pending;
+                }
+                let kind = conn.deadline.take().expect("checked above");
+                return Poll::Ready(Err(Error::new(kind)));
+            }
+        };
+        let mut conn = match std::mem::replace(&mut self.state, State::Start) {
+            State::Connecting(conn) => Some(conn),
+            _ => unreachable!(),
+        };
+        let outcome = match result {
+            Ok(response) => self.on_response(response, &mut conn),
+            Err(e) => Err(Error::with_source(Kind::Request, redacted(e))),
+        };
+        // A redirect moved the attempt's state into the new `Connecting`;
+        // otherwise it is no longer needed.
+        drop(conn);
+        Poll::Ready(outcome)
+    }
 }
 
-/// Parses `Retry-After` (delay-seconds or an HTTP date).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    let delay = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        Duration::from_secs(value.parse().unwrap_or(u64::MAX))
-    } else {
-        let at = httpdate::parse_http_date(value).ok()?;
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO)
-    };
-    Some(delay.min(MAX_RETRY_AFTER))
+/// A reqwest error with the URL's secrets hidden (its `Display` shows it).
+fn redacted(mut e: reqwest::Error) -> reqwest::Error {
+    if let Some(url) = e.url_mut() {
+        if let std::borrow::Cow::Owned(clean) = redact_url(url) {
+            *url = clean;
+        }
+    }
+    e
+}
+
+/// The `Content-Encoding` of a response that the HTTP client did not
+/// decode (it removes the header when it does), as the error's message.
+fn undecoded_encoding(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_ENCODING)?;
+    let encoding = String::from_utf8_lossy(value.as_bytes()).trim().to_owned();
+    if encoding.is_empty() || encoding.eq_ignore_ascii_case("identity") {
+        return None;
+    }
+    let feature = ["gzip", "br", "zstd", "deflate"]
+        .into_iter()
+        .find(|known| encoding.eq_ignore_ascii_case(known))
+        .map(|known| if known == "br" { "brotli" } else { known });
+    Some(match feature {
+        Some(feature) => format!(
+            "the response is compressed with {encoding:?}, which the HTTP client did not \
+             decode: enable ssekit's `{feature}` feature (or the decoder of the client you gave)"
+        ),
+        None => format!("the response is compressed with {encoding:?}, which ssekit cannot decode"),
+    })
 }
 
 impl Stream for EventSource {
@@ -690,41 +873,22 @@ impl Stream for EventSource {
             match &mut this.state {
                 State::Closed => return Poll::Ready(None),
                 State::Start => {
-                    let fut = this.connect();
-                    this.state = State::Connecting(fut);
-                    this.start_idle();
+                    let mut conn = this.connect();
+                    conn.deadline = this.arm_response_deadline();
+                    this.state = State::Connecting(Box::new(conn));
                 }
-                State::Connecting(fut) => {
-                    let result = match fut.as_mut().poll(cx) {
-                        Poll::Ready(r) => r,
-                        Poll::Pending => match this.poll_idle(cx) {
-                            Poll::Ready(idle) => {
-                                let failure = Error::new(Kind::Timeout(idle)).into();
-                                if let Some(item) = this.fail(failure) {
-                                    return Poll::Ready(Some(item));
-                                }
-                                continue;
-                            }
-                            Poll::Pending => return Poll::Pending,
-                        },
-                    };
-                    let outcome = match result {
-                        Ok(response) => this.on_response(response),
-                        Err(e) => Err(Error::with_source(Kind::Request, e).into()),
-                    };
-                    match outcome {
-                        Ok(Some(event)) => return Poll::Ready(Some(Ok(event))),
-                        Ok(None) => {}
-                        Err(failure) => {
-                            if let Some(item) = this.fail(failure) {
-                                return Poll::Ready(Some(item));
-                            }
+                State::Connecting(_) => match ready!(this.poll_connecting(cx)) {
+                    Ok(Some(event)) => return Poll::Ready(Some(Ok(event))),
+                    Ok(None) => {}
+                    Err(cause) => {
+                        if let Some(item) = this.fail(cause) {
+                            return Poll::Ready(Some(item));
                         }
                     }
-                }
+                },
                 State::ErrorBody(_) => {
-                    let failure = ready!(this.poll_error_body(cx));
-                    if let Some(item) = this.fail(failure) {
+                    let cause = ready!(this.poll_error_body(cx));
+                    if let Some(item) = this.fail(cause) {
                         return Poll::Ready(Some(item));
                     }
                 }
@@ -732,25 +896,25 @@ impl Stream for EventSource {
                     Ok(Event::Message(m)) => {
                         let cfg = &this.config;
                         if cfg.end_data.as_deref() == Some(m.data()) {
-                            tracing::info!(url = %cfg.url, "end sentinel received; stream closed");
+                            tracing::info!(url = %Redacted(&cfg.url), "end sentinel received; stream closed");
                             this.finished = true;
                             this.close();
                             return Poll::Ready(None);
                         }
+                        if cfg.error_types.iter().any(|t| t == m.event()) {
+                            let error = Error::new(Kind::ErrorEvent(Box::new(m)));
+                            return Poll::Ready(Some(Err(this.give_up(error))));
+                        }
                         if cfg.end_types.iter().any(|t| t == m.event()) {
-                            tracing::info!(url = %cfg.url, event = m.event(), "end event received; stream closed");
+                            tracing::info!(url = %Redacted(&cfg.url), event = m.event(), "end event received; stream closed");
                             this.finished = true;
                             this.close();
                         }
                         return Poll::Ready(Some(Ok(Event::Message(m))));
                     }
                     Ok(event) => return Poll::Ready(Some(Ok(event))),
-                    Err(failure) => {
-                        if this.connection_delivered {
-                            this.attempt = 0;
-                            this.backoff.reset();
-                        }
-                        if let Some(item) = this.fail(failure) {
+                    Err(cause) => {
+                        if let Some(item) = this.fail(cause) {
                             return Poll::Ready(Some(item));
                         }
                     }

@@ -257,15 +257,28 @@ async fn typed_stream_decodes_skips_control_blocks_and_reports_bad_events() {
 }
 
 #[tokio::test]
-async fn status_529_is_terminal_as_the_spec_says() {
-    // Anthropic's "overloaded" 529 is not in SPEC rule 19's transient list.
-    let server = TestServer::start(|_, _| Reply::status(529).body("overloaded")).await;
-    let mut es = EventSource::post(server.url("/"))
-        .body("{}")
-        .retry_policy(RetryPolicy::default().initial_delay(Duration::from_millis(5)))
-        .build()
-        .unwrap();
-    let (_, err) = drain(&mut es).await;
-    assert_eq!(err.unwrap().status().unwrap().as_u16(), 529);
-    assert_eq!(server.request_count(), 1);
+async fn overloaded_529_and_proxy_520s_are_retried() {
+    // Anthropic's "overloaded" 529 and Cloudflare's 520-524 heal: SPEC
+    // rule 19 retries every 5xx but 501 and 505.
+    for status in [529u16, 520, 521, 522, 523, 524] {
+        let server = TestServer::start(move |_, i| match i {
+            0 | 1 => Reply::status(status).body("overloaded"),
+            _ => Reply::sse().body("data: hi\n\nevent: message_stop\ndata: {}\n\n"),
+        })
+        .await;
+        let mut es = EventSource::post(server.url("/"))
+            .body("{}")
+            .end_on_event("message_stop")
+            .retry_policy(
+                RetryPolicy::default()
+                    .initial_delay(Duration::from_millis(5))
+                    .max_attempts(2),
+            )
+            .build()
+            .unwrap();
+        let (got, err) = drain(&mut es).await;
+        assert!(err.is_none(), "{status}: {err:?}");
+        assert_eq!(got[0].data(), "hi", "{status}");
+        assert_eq!(server.request_count(), 3, "{status}");
+    }
 }

@@ -1,0 +1,222 @@
+//! Sharing HTTP clients between streams without hitting HTTP/2's
+//! concurrent-stream limit (SPEC rule 28).
+//!
+//! One `reqwest::Client` keeps one HTTP/2 connection per origin, and a
+//! server allows only so many streams on a connection (100 is common):
+//! further streams queue inside the client, silently. A [`ClientPool`]
+//! hands each stream a client that carries fewer than its
+//! `max_streams_per_client`, building another client when all are full, so
+//! 1,000 streams to one origin open ten connections instead of waiting.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use crate::Error;
+
+/// The default [`ClientPool::max_streams_per_client`]: 100, the
+/// `SETTINGS_MAX_CONCURRENT_STREAMS` that many servers (hypercorn, h2o,
+/// Jetty) send and the smallest that the specification recommends.
+pub const DEFAULT_STREAMS_PER_CLIENT: usize = 100;
+
+type Factory = dyn Fn() -> reqwest::ClientBuilder + Send + Sync;
+
+/// A set of `reqwest::Client`s shared by many streams, with at most
+/// [`max_streams_per_client`](Self::max_streams_per_client) streams on each.
+///
+/// Streams built without [`client`](crate::EventSourceBuilder::client) or
+/// [`client_pool`](crate::EventSourceBuilder::client_pool) share one
+/// process-wide pool of clients made with reqwest's defaults. Give streams
+/// a pool of your own for proxies, TLS roots, timeouts or HTTP/2 settings:
+/// its factory returns a configured `reqwest::ClientBuilder`, and the pool
+/// builds a client from it whenever the clients it has are full.
+///
+/// A stream takes its place on a client when it is built and gives it back
+/// when it is dropped or ends. A client built by a pool does not follow
+/// redirects itself: the stream does, so that credentials are dropped when a
+/// redirect leaves the origin (SPEC rule 22).
+///
+/// With HTTP/1.1 every stream has a connection of its own anyway; the pool
+/// then only spreads streams over several connection pools, at no cost.
+///
+/// | setting | default |
+/// |---|---|
+/// | factory | `reqwest::Client::builder` |
+/// | [`max_streams_per_client`](Self::max_streams_per_client) | 100 ([`DEFAULT_STREAMS_PER_CLIENT`]) |
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use ssekit::{ClientPool, EventSource};
+///
+/// let pool = ClientPool::new(|| {
+///     reqwest::Client::builder()
+///         .connect_timeout(Duration::from_secs(5))
+///         .http2_prior_knowledge() // an h2c server
+/// })
+/// .max_streams_per_client(50);
+/// let streams: Vec<EventSource> = (0..200)
+///     .map(|i| {
+///         EventSource::builder(format!("http://127.0.0.1:8080/feed/{i}"))
+///             .client_pool(pool.clone())
+///             .build()
+///     })
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(pool.client_count(), 4);
+/// # Ok::<(), ssekit::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ClientPool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    factory: Box<Factory>,
+    per_client: AtomicUsize,
+    clients: Mutex<Vec<Entry>>,
+}
+
+struct Entry {
+    client: reqwest::Client,
+    streams: usize,
+}
+
+impl fmt::Debug for ClientPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let clients = lock(&self.inner.clients);
+        f.debug_struct("ClientPool")
+            .field(
+                "max_streams_per_client",
+                &self.inner.per_client.load(Ordering::Relaxed),
+            )
+            .field("clients", &clients.len())
+            .field("streams", &clients.iter().map(|e| e.streams).sum::<usize>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientPool {
+    /// A pool of clients with reqwest's defaults.
+    fn default() -> Self {
+        ClientPool::new(reqwest::Client::builder)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section is a few counter updates: poisoning cannot
+    // leave the pool inconsistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ClientPool {
+    /// A pool whose clients are built from `factory`'s builders (the pool
+    /// turns off their redirect following; see the type's docs).
+    pub fn new<F>(factory: F) -> Self
+    where
+        F: Fn() -> reqwest::ClientBuilder + Send + Sync + 'static,
+    {
+        ClientPool {
+            inner: Arc::new(PoolInner {
+                factory: Box::new(factory),
+                per_client: AtomicUsize::new(DEFAULT_STREAMS_PER_CLIENT),
+                clients: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The most streams one client carries (at least 1): set it to the
+    /// server's HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` or below. It applies
+    /// to every clone of the pool, from the next stream on. Default: 100.
+    #[must_use]
+    pub fn max_streams_per_client(self, streams: usize) -> Self {
+        self.inner
+            .per_client
+            .store(streams.max(1), Ordering::Relaxed);
+        self
+    }
+
+    /// How many clients the pool has built.
+    pub fn client_count(&self) -> usize {
+        lock(&self.inner.clients).len()
+    }
+
+    /// How many streams hold a place on one of the pool's clients.
+    pub fn stream_count(&self) -> usize {
+        lock(&self.inner.clients).iter().map(|e| e.streams).sum()
+    }
+
+    /// Takes a place for one stream on a client with room, building a new
+    /// client when none has.
+    pub(crate) fn lease(&self) -> Result<Lease, Error> {
+        let mut clients = lock(&self.inner.clients);
+        let per_client = self.inner.per_client.load(Ordering::Relaxed);
+        let index = match clients.iter().position(|e| e.streams < per_client) {
+            Some(i) => i,
+            None => {
+                let client = (self.inner.factory)()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| {
+                        Error::builder(format!("building an HTTP client for the pool failed: {e}"))
+                    })?;
+                clients.push(Entry { client, streams: 0 });
+                clients.len() - 1
+            }
+        };
+        clients[index].streams += 1;
+        Ok(Lease {
+            client: clients[index].client.clone(),
+            pool: self.inner.clone(),
+            index,
+        })
+    }
+
+    /// The pool shared by every stream built without a client of its own.
+    pub(crate) fn global() -> &'static ClientPool {
+        static POOL: OnceLock<ClientPool> = OnceLock::new();
+        POOL.get_or_init(ClientPool::default)
+    }
+}
+
+/// One stream's place on a pooled client; given back when dropped.
+pub(crate) struct Lease {
+    pub(crate) client: reqwest::Client,
+    pool: Arc<PoolInner>,
+    index: usize,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(entry) = lock(&self.pool.clients).get_mut(self.index) {
+            entry.streams = entry.streams.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_fill_clients_in_turn_and_places_are_given_back() {
+        let pool = ClientPool::default().max_streams_per_client(3);
+        let leases: Vec<Lease> = (0..7).map(|_| pool.lease().unwrap()).collect();
+        assert_eq!(pool.client_count(), 3);
+        assert_eq!(pool.stream_count(), 7);
+        let indexes: Vec<usize> = leases.iter().map(|l| l.index).collect();
+        assert_eq!(indexes, [0, 0, 0, 1, 1, 1, 2]);
+        drop(leases.into_iter().nth(1)); // all dropped; one kept below
+        assert_eq!(pool.stream_count(), 0);
+        let again = pool.lease().unwrap();
+        assert_eq!(
+            again.index, 0,
+            "a freed place is reused before a new client"
+        );
+        assert_eq!(
+            pool.client_count(),
+            3,
+            "no client is built while one has room"
+        );
+    }
+}
