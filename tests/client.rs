@@ -808,6 +808,64 @@ async fn exactly_once_delivery_across_fifty_random_cuts() {
     assert!(server.request_count() > CUTS, "all {CUTS} cuts happened");
 }
 
+/// `next()` is documented as cancel-safe: all state lives in the
+/// `EventSource`. A `select!` loop races it against a short sleep, so that
+/// it is dropped over a thousand times mid-event (the server trickles 1 to 3
+/// bytes a millisecond), mid-connect and mid-wait (the first two
+/// connections are cut and the stream reconnects); every event must still
+/// arrive exactly once, in order.
+#[tokio::test(start_paused = true)]
+async fn next_is_cancel_safe_in_a_select_loop() {
+    const TOTAL: u32 = 600;
+    let server = TestServer::start(|req, i| {
+        let from = req
+            .header("last-event-id")
+            .map_or(1, |id| id.parse::<u32>().unwrap() + 1);
+        let body: String = (from..=TOTAL)
+            .map(|n| format!("id: {n}\ndata: {n}\n\n"))
+            .collect();
+        let reply = Reply::sse().trickle(body, 1 + i % 3, ms(1));
+        match i {
+            0 | 1 => reply.drop_after(700),
+            _ => reply.stall(),
+        }
+    })
+    .await;
+    let mut es = builder(&server)
+        .retry_policy(fast().initial_delay(ms(3)))
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut cancelled = 0u32;
+    let mut round = 0u64;
+    while seen.len() < TOTAL as usize {
+        round += 1;
+        // 0.3 ms to 2.7 ms: sometimes shorter than a piece, sometimes longer.
+        let race = Duration::from_micros(300 + (round % 7) * 400);
+        tokio::select! {
+            item = es.next() => match item {
+                Some(Ok(Event::Message(m))) => seen.push(m.id().parse::<u32>().unwrap()),
+                Some(Ok(_)) => {}
+                other => panic!("after {} events: {other:?}", seen.len()),
+            },
+            _ = tokio::time::sleep(race) => cancelled += 1,
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "only {} events in 600 s (virtual)",
+            seen.len()
+        );
+    }
+    let want: Vec<u32> = (1..=TOTAL).collect();
+    assert_eq!(seen, want, "every event once, in order");
+    assert!(
+        cancelled > 1000,
+        "next() was cancelled only {cancelled} times"
+    );
+    assert_eq!(server.request_count(), 3, "two cuts, two reconnections");
+}
+
 #[tokio::test]
 async fn bom_and_trickled_bytes_through_http() {
     let server = TestServer::start(|_, _| {
