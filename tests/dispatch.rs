@@ -81,7 +81,12 @@ async fn many_subscribers_subscribing_and_leaving_while_events_flow() {
                 hub.subscribe_all()
             };
             drop(hub);
-            // Take a few events, checking they come in order, then leave.
+            // Take a few events, checking they come in order and without a
+            // gap, then leave. Under backpressure nothing may be skipped:
+            // from the first event a subscriber sees, it gets every later
+            // one of its type (every 4th event for a typed one, each event
+            // for a catch-all).
+            let step = if k % 2 == 0 { 4 } else { 1 };
             let mut last: Option<u32> = None;
             for _ in 0..(5 + k as usize) {
                 let n: u32 = next_data(&mut sub).await.parse().unwrap();
@@ -92,6 +97,13 @@ async fn many_subscribers_subscribing_and_leaving_while_events_flow() {
                     last.is_none_or(|l| n > l),
                     "out of order: {n} after {last:?}"
                 );
+                if let Some(l) = last {
+                    assert_eq!(
+                        n,
+                        l + step,
+                        "subscriber {k}: {n} after {l}, events were skipped"
+                    );
+                }
                 last = Some(n);
             }
         }));
