@@ -3,6 +3,7 @@
 //!
 //! Timing is checked with lower bounds (a sleep never ends early) and with
 //! the delays the client reports; upper bounds, where any, are generous.
+//! Both bounds, tight, are in `tests/timing.rs`, on the paused clock.
 
 mod support;
 
