@@ -3,6 +3,7 @@
 //!
 //! Timing is checked with lower bounds (a sleep never ends early) and with
 //! the delays the client reports; upper bounds, where any, are generous.
+//! Both bounds, tight, are in `tests/timing.rs`, on the paused clock.
 
 mod support;
 
@@ -201,12 +202,17 @@ async fn rule_19_reconnects_after_clean_end_of_body() {
 
 #[tokio::test]
 async fn rule_19_connection_refused_is_retried() {
-    // Bind and drop a listener to get a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port nobody listens on, held for the whole test: a socket bound
+    // but never listening. Connecting to it is refused (the kernel answers
+    // a SYN with RST when no socket listens), and without SO_REUSEADDR no
+    // other socket can bind the port meanwhile. (Binding a listener and
+    // dropping it, as this test did, frees the port at once: a server of a
+    // test running in parallel may be given it, and the connection would
+    // then succeed.)
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.set_reuseaddr(false).unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = held.local_addr().unwrap().port();
     let mut es = EventSource::builder(format!("http://127.0.0.1:{port}/"))
         .retry_policy(fast().max_attempts(2))
         .reconnect_events(true)
@@ -216,6 +222,7 @@ async fn rule_19_connection_refused_is_retried() {
     assert!(r.cause().is_connect(), "{:?}", r.cause());
     let e = terminal(&mut es).await;
     assert!(e.is_retries_exhausted() && e.is_connect(), "{e:?}");
+    drop(held);
 }
 
 #[tokio::test]
@@ -810,6 +817,64 @@ async fn exactly_once_delivery_across_fifty_random_cuts() {
     assert!(server.request_count() > CUTS, "all {CUTS} cuts happened");
 }
 
+/// `next()` is documented as cancel-safe: all state lives in the
+/// `EventSource`. A `select!` loop races it against a short sleep, so that
+/// it is dropped over a thousand times mid-event (the server trickles 1 to 3
+/// bytes a millisecond), mid-connect and mid-wait (the first two
+/// connections are cut and the stream reconnects); every event must still
+/// arrive exactly once, in order.
+#[tokio::test(start_paused = true)]
+async fn next_is_cancel_safe_in_a_select_loop() {
+    const TOTAL: u32 = 600;
+    let server = TestServer::start(|req, i| {
+        let from = req
+            .header("last-event-id")
+            .map_or(1, |id| id.parse::<u32>().unwrap() + 1);
+        let body: String = (from..=TOTAL)
+            .map(|n| format!("id: {n}\ndata: {n}\n\n"))
+            .collect();
+        let reply = Reply::sse().trickle(body, 1 + i % 3, ms(1));
+        match i {
+            0 | 1 => reply.drop_after(700),
+            _ => reply.stall(),
+        }
+    })
+    .await;
+    let mut es = builder(&server)
+        .retry_policy(fast().initial_delay(ms(3)))
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut cancelled = 0u32;
+    let mut round = 0u64;
+    while seen.len() < TOTAL as usize {
+        round += 1;
+        // 0.3 ms to 2.7 ms: sometimes shorter than a piece, sometimes longer.
+        let race = Duration::from_micros(300 + (round % 7) * 400);
+        tokio::select! {
+            item = es.next() => match item {
+                Some(Ok(Event::Message(m))) => seen.push(m.id().parse::<u32>().unwrap()),
+                Some(Ok(_)) => {}
+                other => panic!("after {} events: {other:?}", seen.len()),
+            },
+            _ = tokio::time::sleep(race) => cancelled += 1,
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "only {} events in 600 s (virtual)",
+            seen.len()
+        );
+    }
+    let want: Vec<u32> = (1..=TOTAL).collect();
+    assert_eq!(seen, want, "every event once, in order");
+    assert!(
+        cancelled > 1000,
+        "next() was cancelled only {cancelled} times"
+    );
+    assert_eq!(server.request_count(), 3, "two cuts, two reconnections");
+}
+
 #[tokio::test]
 async fn bom_and_trickled_bytes_through_http() {
     let server = TestServer::start(|_, _| {
@@ -896,20 +961,45 @@ fn builder_reports_bad_input() {
     }
 }
 
-#[tokio::test]
-async fn streams_without_a_client_share_one_connection_pool() {
-    // Each answer is a complete chunked body, so its connection goes back to
-    // the pool; a second stream built without a client must reuse it, which
-    // only happens when both share one reqwest::Client.
+/// Runs three streams one after the other against a server whose answers
+/// are complete chunked bodies, and returns the connection each request
+/// came on. `client` gives each stream its client (`None`: built without
+/// one).
+///
+/// A connection goes back to its client's pool once reqwest's connection
+/// task has seen the end of the answer, which may be after the stream saw
+/// it: the next stream could start first and open a connection of its own.
+/// On the paused clock (current-thread runtime) a sleep ends only when
+/// every task is idle, so after it the connection is back in the pool.
+async fn connections_of_three_streams(client: impl Fn() -> Option<reqwest::Client>) -> Vec<usize> {
     let server = TestServer::start(|_, _| Reply::sse().body("data: x\n\n")).await;
     for _ in 0..3 {
-        let mut es = builder(&server)
-            .retry_policy(fast().max_attempts(0))
-            .build()
-            .unwrap();
+        let mut b = builder(&server).retry_policy(fast().max_attempts(0));
+        if let Some(c) = client() {
+            b = b.client(c);
+        }
+        let mut es = b.build().unwrap();
         message(&mut es).await;
         assert!(terminal(&mut es).await.is_retries_exhausted());
+        drop(es);
+        tokio::time::sleep(ms(1)).await;
     }
-    let conns: Vec<usize> = server.requests().iter().map(|r| r.conn).collect();
+    server.requests().iter().map(|r| r.conn).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn streams_without_a_client_share_one_connection_pool() {
+    // A later stream built without a client reuses the connection of an
+    // earlier one, which only happens when both share one reqwest::Client.
+    let conns = connections_of_three_streams(|| None).await;
     assert_eq!(conns, [0, 0, 0], "one pooled connection for all streams");
+}
+
+#[tokio::test(start_paused = true)]
+async fn streams_with_clients_of_their_own_do_not_share_connections() {
+    // The control for the test above: with a client each, the same
+    // sequence opens a connection per stream, so the reuse seen there comes
+    // from the shared client, not from the server or the timing.
+    let conns = connections_of_three_streams(|| Some(reqwest::Client::new())).await;
+    assert_eq!(conns, [0, 1, 2], "a connection per client");
 }

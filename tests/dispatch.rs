@@ -19,6 +19,14 @@ fn typed_events(n: usize) -> String {
         .collect()
 }
 
+/// `fut`'s output, or a failure naming `what` after [`LONG`]: no wait in
+/// these tests may hang the suite.
+async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(LONG, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing within {LONG:?}"))
+}
+
 async fn next_data(sub: &mut ssekit::Subscription) -> String {
     match tokio::time::timeout(LONG, sub.next())
         .await
@@ -81,7 +89,12 @@ async fn many_subscribers_subscribing_and_leaving_while_events_flow() {
                 hub.subscribe_all()
             };
             drop(hub);
-            // Take a few events, checking they come in order, then leave.
+            // Take a few events, checking they come in order and without a
+            // gap, then leave. Under backpressure nothing may be skipped:
+            // from the first event a subscriber sees, it gets every later
+            // one of its type (every 4th event for a typed one, each event
+            // for a catch-all).
+            let step = if k % 2 == 0 { 4 } else { 1 };
             let mut last: Option<u32> = None;
             for _ in 0..(5 + k as usize) {
                 let n: u32 = next_data(&mut sub).await.parse().unwrap();
@@ -92,12 +105,21 @@ async fn many_subscribers_subscribing_and_leaving_while_events_flow() {
                     last.is_none_or(|l| n > l),
                     "out of order: {n} after {last:?}"
                 );
+                if let Some(l) = last {
+                    assert_eq!(
+                        n,
+                        l + step,
+                        "subscriber {k}: {n} after {l}, events were skipped"
+                    );
+                }
                 last = Some(n);
             }
         }));
     }
-    for t in tasks {
-        tokio::time::timeout(LONG, t).await.unwrap().unwrap();
+    for (k, t) in tasks.into_iter().enumerate() {
+        within(&format!("subscriber task {k}"), t)
+            .await
+            .unwrap_or_else(|e| panic!("subscriber task {k} failed: {e}"));
     }
     assert_eq!(
         hub.subscriber_count(),
@@ -165,7 +187,7 @@ async fn slow_subscriber_lags_and_is_told_how_many_it_missed() {
     let mut other = hub.subscribe("end");
     // The other subscriber is not held back by the full one.
     assert_eq!(next_data(&mut other).await, "end");
-    match slow.next().await {
+    match within("the lagging subscriber", slow.next()).await {
         Some(Err(SubscriptionError::Lagged(n))) => assert_eq!(n, 292),
         other => panic!("expected Lagged, got {other:?}"),
     }
@@ -193,21 +215,25 @@ async fn terminal_error_reaches_every_subscriber_and_late_ones_too() {
     let mut b = hub.subscribe("b");
     assert_eq!(next_data(&mut a).await, "1");
     for sub in [&mut a, &mut b] {
-        match tokio::time::timeout(LONG, sub.next()).await.unwrap() {
+        match within("the stream error", sub.next()).await {
             Some(Err(SubscriptionError::Stream(e))) => {
                 assert_eq!(e.status().unwrap().as_u16(), 404)
             }
             other => panic!("expected the stream error, got {other:?}"),
         }
-        assert!(sub.next().await.is_none());
+        assert!(within("the end after the error", sub.next())
+            .await
+            .is_none());
     }
     assert!(hub.is_closed());
     let mut late = hub.subscribe_all();
     assert!(matches!(
-        late.next().await,
+        within("the late subscriber's error", late.next()).await,
         Some(Err(SubscriptionError::Stream(_)))
     ));
-    assert!(late.next().await.is_none());
+    assert!(within("the late subscriber's end", late.next())
+        .await
+        .is_none());
 }
 
 #[tokio::test]
@@ -217,10 +243,7 @@ async fn close_ends_subscribers_cleanly_and_drops_the_connection() {
     let mut sub = hub.subscribe("message");
     assert_eq!(next_data(&mut sub).await, "x");
     hub.close();
-    assert!(tokio::time::timeout(LONG, sub.next())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(within("the end after close", sub.next()).await.is_none());
     let start = std::time::Instant::now();
     while server.open_connections() != 0 {
         assert!(start.elapsed() < LONG);
@@ -262,12 +285,14 @@ async fn typed_subscriber() {
     .await;
     let hub = Dispatcher::spawn(EventSource::new(server.url("/")).unwrap());
     let mut metrics = hub.subscribe("metrics").json::<Metric>();
-    assert_eq!(metrics.next().await.unwrap().unwrap().cpu, 0.5);
-    match metrics.next().await.unwrap() {
+    let first = within("the first metric", metrics.next()).await;
+    assert_eq!(first.unwrap().unwrap().cpu, 0.5);
+    match within("the bad metric", metrics.next()).await.unwrap() {
         Err(ssekit::TypedError::Json(e)) => assert_eq!(e.path(), "cpu"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(metrics.next().await.unwrap().unwrap().cpu, 0.75);
+    let third = within("the third metric", metrics.next()).await;
+    assert_eq!(third.unwrap().unwrap().cpu, 0.75);
 }
 
 #[tokio::test]
@@ -291,11 +316,13 @@ async fn event_subscription_sees_lifecycle_in_order_and_listens_to_new_types() {
     let listener = sub.listener();
     let mut seen = Vec::new();
     while seen.len() < 7 {
-        let ev = tokio::time::timeout(LONG, sub.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let ev = within(
+            &format!("event {} of the subscription", seen.len()),
+            sub.next(),
+        )
+        .await
+        .expect("the subscription ended")
+        .expect("no error is expected");
         seen.push(match ev {
             ssekit::Event::Open(_) => "open".to_owned(),
             ssekit::Event::Comment(c) => format!(":{c}"),
@@ -321,7 +348,7 @@ async fn event_subscription_sees_lifecycle_in_order_and_listens_to_new_types() {
 
 async fn next_x3(sub: &mut ssekit::EventSubscription) -> String {
     loop {
-        match tokio::time::timeout(LONG, sub.next()).await.unwrap() {
+        match within("x3", sub.next()).await {
             Some(Ok(ssekit::Event::Message(m))) => return m.data().to_owned(),
             Some(Ok(_)) => {}
             other => panic!("{other:?}"),

@@ -18,6 +18,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use futures::stream::{self, FusedStream, Stream, StreamExt};
+use futures::FutureExt;
 use ssekit::testing::{ExpectError, ExpectEvents};
 use ssekit::{BodyStream, Event, EventStream};
 use tokio::time::Instant;
@@ -104,6 +105,14 @@ async fn call(app: Router) -> AxumEvents {
         "text/event-stream"
     );
     EventStream::from_body(response.into_body())
+}
+
+/// The stream's next item, failing the test instead of hanging it when
+/// none comes within 10 s (of Tokio's clock, virtual when paused).
+async fn next_item<S: Stream + Unpin>(events: &mut S) -> Option<S::Item> {
+    tokio::time::timeout(secs(10), events.next())
+        .await
+        .expect("the stream yielded nothing within 10 s")
 }
 
 /// Asserts that `expected` passed on the (paused) clock since `start`.
@@ -323,7 +332,7 @@ async fn collect_messages_reports_a_failing_body_with_its_cause() {
         "the I/O error is in the source chain: {chain:?}"
     );
     // The error is yielded once, then the stream is over.
-    assert!(events.next().await.is_none());
+    assert!(next_item(&mut events).await.is_none());
     assert!(events.is_terminated());
 }
 
@@ -453,24 +462,31 @@ fn an_input_error_is_yielded_once_then_none() {
         polled.fetch_add(1, Ordering::Relaxed);
     });
     let mut events = EventStream::new(input);
-    futures::executor::block_on(async {
-        assert_eq!(
-            show(events.next().await.unwrap()),
-            r#"message message "a" id """#
-        );
-        let e = match events.next().await {
-            Some(Err(e)) => e,
-            other => panic!("expected the input's error, got {other:?}"),
-        };
-        assert!(e.is_body(), "{e:?}");
-        assert_eq!(e.to_string(), "reading the event stream failed");
-        let source = std::error::Error::source(&e).expect("the input's error is the source");
-        assert_eq!(source.to_string(), "boom");
-        assert!(events.is_terminated());
-        for _ in 0..3 {
-            assert!(events.next().await.is_none(), "None after the error");
-        }
-    });
+    // The input is always ready, so each item must be too: polled once
+    // (`now_or_never`) rather than awaited, a stream that wrongly waits
+    // fails here instead of hanging the test.
+    fn now<S: Stream + Unpin>(events: &mut S) -> Option<S::Item> {
+        events
+            .next()
+            .now_or_never()
+            .expect("pending although its input is always ready")
+    }
+    assert_eq!(
+        show(now(&mut events).unwrap()),
+        r#"message message "a" id """#
+    );
+    let e = match now(&mut events) {
+        Some(Err(e)) => e,
+        other => panic!("expected the input's error, got {other:?}"),
+    };
+    assert!(e.is_body(), "{e:?}");
+    assert_eq!(e.to_string(), "reading the event stream failed");
+    let source = std::error::Error::source(&e).expect("the input's error is the source");
+    assert_eq!(source.to_string(), "boom");
+    assert!(events.is_terminated());
+    for _ in 0..3 {
+        assert!(now(&mut events).is_none(), "None after the error");
+    }
     assert_eq!(
         polled.load(Ordering::Relaxed),
         2,
@@ -499,7 +515,7 @@ async fn from_body_reads_any_http_body() {
     let mut events = EventStream::from_body(body);
     let m = events.next_message_within(secs(1)).await.unwrap();
     assert_eq!((m.data(), m.id()), ("from a plain body", "9"));
-    assert!(events.next().await.is_none());
+    assert!(next_item(&mut events).await.is_none());
 
     let chunks: Vec<Result<&'static str, Infallible>> = vec![Ok("data: spl"), Ok("it\n"), Ok("\n")];
     let mut events = EventStream::from_body(Body::from_stream(stream::iter(chunks)));
@@ -596,5 +612,5 @@ async fn from_body_ignores_trailers() {
     let got = events.collect_messages(2, secs(1)).await.unwrap();
     let data: Vec<_> = got.iter().map(|m| m.data()).collect();
     assert_eq!(data, ["a", "b"]);
-    assert!(events.next().await.is_none());
+    assert!(next_item(&mut events).await.is_none());
 }

@@ -7,6 +7,17 @@
 //! cutting the connection after an exact number of body bytes or stalling.
 //!
 //! Dropping the [`TestServer`] aborts the accept task and every connection task.
+//!
+//! A handler that panics (a failed `assert!` in it) is answered with a `500`
+//! and a closed connection, so the client does not hang; the panic is
+//! recorded, and dropping the server then panics with every recorded message
+//! (unless the test is already panicking), so the test fails although the
+//! client may have retried past the `500`. [`TestServer::assert_no_handler_panics`]
+//! checks the same at any point.
+//!
+//! Request times ([`Request::at`]) are read from Tokio's clock, so under a
+//! paused clock (`#[tokio::test(start_paused = true)]`) they are virtual,
+//! like the server's own sleeps and the client's timers.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -48,8 +59,9 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Body, read by `Content-Length` or decoded from `Transfer-Encoding: chunked`.
     pub body: Vec<u8>,
-    /// When the request head had been fully read.
-    pub at: Instant,
+    /// When the request head had been fully read, on Tokio's clock (virtual
+    /// under a paused clock).
+    pub at: tokio::time::Instant,
     /// 0-based index of the TCP connection it came on (equal values = keep-alive reuse).
     pub conn: usize,
 }
@@ -310,6 +322,8 @@ struct Shared {
     requests: Mutex<Vec<Request>>,
     arrived: Notify,
     connections: AtomicUsize,
+    /// One line per handler call that panicked: the request and the message.
+    panics: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -323,6 +337,32 @@ impl Shared {
         self.arrived.notify_waiters();
         idx
     }
+
+    /// Records a handler panic for request `idx`.
+    fn record_panic(&self, req: &Request, idx: usize, payload: &(dyn std::any::Any + Send)) {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(a panic payload that is not a string)".to_string());
+        lock(&self.panics).push(format!(
+            "request #{idx} ({} {}): {msg}",
+            req.method, req.path
+        ));
+    }
+}
+
+/// The text a failing test shows for these handler panics.
+fn describe_panics(panics: &[String]) -> String {
+    let mut text = format!(
+        "test server: {} handler call(s) panicked (each was answered with 500, which the client may have retried past):",
+        panics.len()
+    );
+    for p in panics {
+        text.push_str("\n  ");
+        text.push_str(p);
+    }
+    text
 }
 
 /// Live connection tasks; `None` once the server has been dropped.
@@ -352,6 +392,7 @@ impl TestServer {
             requests: Mutex::new(Vec::new()),
             arrived: Notify::new(),
             connections: AtomicUsize::new(0),
+            panics: Mutex::new(Vec::new()),
         });
         let conns: Conns = Arc::new(Mutex::new(Some(JoinSet::new())));
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), conns.clone()));
@@ -429,6 +470,29 @@ impl TestServer {
         }
     }
 
+    /// The handler panics recorded so far, one line each: the request's
+    /// index, method and path, and the panic message.
+    pub fn handler_panics(&self) -> Vec<String> {
+        lock(&self.shared.panics).clone()
+    }
+
+    /// Takes the handler panics recorded so far, for a test that expects one:
+    /// those taken no longer fail the test when the server drops.
+    pub fn take_handler_panics(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.shared.panics))
+    }
+
+    /// Panics with every recorded handler panic, if there was any. Dropping
+    /// the server does the same; this says so at a chosen point (before
+    /// assertions that a handler panic would make confusing).
+    #[track_caller]
+    pub fn assert_no_handler_panics(&self) {
+        let panics = self.handler_panics();
+        if !panics.is_empty() {
+            panic!("{}", describe_panics(&panics));
+        }
+    }
+
     /// Aborts every open connection (peers see the socket close) while the
     /// server keeps accepting new ones.
     pub fn kill_connections(&self) {
@@ -445,6 +509,14 @@ impl Drop for TestServer {
         // dropping a JoinSet aborts every task in it.
         let set = lock(&self.conns).take();
         drop(set);
+        // A handler's failed assertion fails the test here. Not while the
+        // test is already failing: a second panic would abort the process.
+        if !std::thread::panicking() {
+            let panics = std::mem::take(&mut *lock(&self.shared.panics));
+            if !panics.is_empty() {
+                panic!("{}", describe_panics(&panics));
+            }
+        }
     }
 }
 
@@ -502,7 +574,8 @@ async fn serve_connection(mut sock: TcpStream, conn: usize, shared: Arc<Shared>)
             (shared.handler)(&inc.req, idx)
         })) {
             Ok(r) => r,
-            Err(_) => {
+            Err(payload) => {
+                shared.record_panic(&inc.req, idx, &*payload);
                 let _ = sock
                     .write_all(
                         b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
@@ -608,7 +681,7 @@ async fn read_request(
             });
         }
     };
-    let at = Instant::now();
+    let at = tokio::time::Instant::now();
     let head = buf.split_to(head_len);
     let head = String::from_utf8_lossy(&head);
     let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
