@@ -416,6 +416,7 @@ async fn gzip_events_arrive_as_soon_as_their_bytes_do() {
         "events came together, not as flushed: {:?}",
         arrived[2] - arrived[0]
     );
+    server.assert_no_handler_panics();
 }
 
 #[tokio::test]
@@ -666,6 +667,7 @@ async fn the_request_hook_refreshes_a_token_after_a_401_and_falls_back_after_fai
         ]
     );
     assert_eq!(fallback.requests()[0].header("last-event-id"), Some("4"));
+    primary.assert_no_handler_panics();
 }
 
 // ---- rule 22: secrets stay secret ------------------------------------------
