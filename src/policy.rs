@@ -71,9 +71,23 @@ impl FailureKind {
 /// One failed attempt, as the retry decision sees it.
 ///
 /// Built by the stream for every failure and handed to the classifier set
-/// with [`RetryPolicy::classify`](crate::RetryPolicy::classify).
+/// with [`RetryPolicy::classify`](crate::RetryPolicy::classify). Tests of a
+/// classifier build their own with [`new`](Self::new):
+///
+/// ```
+/// use std::time::SystemTime;
+/// use reqwest::{header::HeaderMap, StatusCode};
+/// use ssekit::{Decision, Failure, FailureKind};
+///
+/// let headers = HeaderMap::new();
+/// let conflict = Failure::new(FailureKind::Status, SystemTime::now())
+///     .with_status(StatusCode::CONFLICT, &headers);
+/// assert_eq!(Decision::default_for(&conflict), Decision::Stop);
+/// let reset = Failure::new(FailureKind::Body, SystemTime::now()).delivered(true);
+/// assert_eq!(Decision::default_for(&reset), Decision::Retry);
+/// ```
 pub struct Failure<'a> {
-    error: &'a Error,
+    error: Option<&'a Error>,
     kind: FailureKind,
     status: Option<StatusCode>,
     headers: Option<&'a HeaderMap>,
@@ -84,24 +98,39 @@ pub struct Failure<'a> {
 
 impl fmt::Debug for Failure<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Failure")
-            .field("kind", &self.kind)
+        let mut d = f.debug_struct("Failure");
+        d.field("kind", &self.kind)
             .field("status", &self.status)
             .field("delivered", &self.delivered)
-            .field("open_for", &self.open_for)
-            .field("error", &format_args!("{:#}", self.error))
-            .finish_non_exhaustive()
+            .field("open_for", &self.open_for);
+        if let Some(e) = self.error {
+            d.field("error", &format_args!("{e:#}"));
+        }
+        d.finish_non_exhaustive()
     }
 }
 
 impl<'a> Failure<'a> {
-    /// Describes `error`. Its kind, status and headers come from the error
-    /// itself; say what else is known with [`delivered`](Self::delivered)
-    /// and [`open_for`](Self::open_for). The time of the failure (for
-    /// `Retry-After` dates) is `at`.
-    pub fn new(error: &'a Error, at: SystemTime) -> Self {
+    /// A failure of this kind, at `at` (the time `Retry-After` dates are
+    /// measured from), with no response, no events delivered and no
+    /// connection opened: set those with the other methods.
+    pub fn new(kind: FailureKind, at: SystemTime) -> Self {
         Failure {
-            error,
+            error: None,
+            kind,
+            status: None,
+            headers: None,
+            delivered: false,
+            open_for: None,
+            at,
+        }
+    }
+
+    /// Describes `error`: its kind, status and headers come from the error
+    /// itself.
+    pub fn from_error(error: &'a Error, at: SystemTime) -> Self {
+        Failure {
+            error: Some(error),
             kind: error.failure_kind(),
             status: error.status(),
             headers: error.headers(),
@@ -109,6 +138,14 @@ impl<'a> Failure<'a> {
             open_for: None,
             at,
         }
+    }
+
+    /// Sets the response's status and headers.
+    #[must_use]
+    pub fn with_status(mut self, status: StatusCode, headers: &'a HeaderMap) -> Self {
+        self.status = Some(status);
+        self.headers = Some(headers);
+        self
     }
 
     /// Sets whether the connection that ended delivered at least one event.
@@ -126,8 +163,9 @@ impl<'a> Failure<'a> {
         self
     }
 
-    /// The error that ended the attempt.
-    pub fn error(&self) -> &'a Error {
+    /// The error that ended the attempt (`None` for a failure built with
+    /// [`new`](Self::new)).
+    pub fn error(&self) -> Option<&'a Error> {
         self.error
     }
 
@@ -298,7 +336,7 @@ mod tests {
     }
 
     fn decide(e: &Error) -> Decision {
-        Decision::default_for(&Failure::new(e, SystemTime::UNIX_EPOCH))
+        Decision::default_for(&Failure::from_error(e, SystemTime::UNIX_EPOCH))
     }
 
     #[test]
@@ -384,7 +422,7 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH;
         let minute = Duration::from_secs(60);
         let f = |delivered, open: Option<u64>| {
-            Failure::new(&eof, t)
+            Failure::from_error(&eof, t)
                 .delivered(delivered)
                 .open_for(open.map(Duration::from_secs))
         };
@@ -394,7 +432,7 @@ mod tests {
         assert!(!was_healthy(&f(false, None), minute));
         // A status failure never had an open connection, however long ago.
         let s = status_error(503, None);
-        let g = Failure::new(&s, t).open_for(Some(Duration::from_secs(600)));
+        let g = Failure::from_error(&s, t).open_for(Some(Duration::from_secs(600)));
         assert!(!was_healthy(&g, minute));
     }
 }

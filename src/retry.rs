@@ -629,7 +629,7 @@ mod tests {
         }
 
         fn fail(r: &mut Retrier, p: &RetryPolicy, e: &Error, now: Instant) -> Verdict {
-            r.on_failure(p, &Failure::new(e, SystemTime::UNIX_EPOCH), now)
+            r.on_failure(p, &Failure::from_error(e, SystemTime::UNIX_EPOCH), now)
         }
 
         fn wait(attempt: u32, delay_ms: u64) -> Verdict {
@@ -659,10 +659,10 @@ mod tests {
             let e = Error::new(Kind::Eof);
             let t = Instant::now();
             for k in 1..=3 {
-                let f = Failure::new(&e, SystemTime::UNIX_EPOCH).open_for(Some(ms(59_000)));
+                let f = Failure::from_error(&e, SystemTime::UNIX_EPOCH).open_for(Some(ms(59_000)));
                 assert_eq!(r.on_failure(&p, &f, t), wait(k, 1000 << (k - 1)));
             }
-            let f = Failure::new(&e, SystemTime::UNIX_EPOCH).open_for(Some(ms(60_000)));
+            let f = Failure::from_error(&e, SystemTime::UNIX_EPOCH).open_for(Some(ms(60_000)));
             assert_eq!(r.on_failure(&p, &f, t), wait(1, 1000));
         }
 

@@ -717,7 +717,7 @@ impl EventSource {
         let open_for = self.opened_at.take().map(|at| now - at);
         // What this connection did; the next attempt starts from nothing.
         let delivered = std::mem::take(&mut self.connection_delivered);
-        let failure = Failure::new(&cause, SystemTime::now())
+        let failure = Failure::from_error(&cause, SystemTime::now())
             .delivered(delivered)
             .open_for(open_for);
         let verdict = self.retrier.on_failure(&self.config.policy, &failure, now);
