@@ -468,9 +468,9 @@ impl EventSourceBuilder {
     ///
     /// An error for which [`Error::is_builder`] is true when the URL is not
     /// an absolute `http` or `https` URL, a header was invalid, the retry
-    /// policy's multiplier is not at least 1, the idle timeout or the
-    /// maximum event size is zero, the last event ID holds a character a
-    /// header cannot carry, or the shared default client could not be built.
+    /// policy's multiplier is not at least 1, the idle timeout, the
+    /// response timeout or the maximum event size is zero, the last event ID holds a character a
+    /// header cannot carry, or the client pool could not build a client.
     pub fn build(self) -> Result<EventSource, Error> {
         if let Some(e) = self.error {
             return Err(e);
