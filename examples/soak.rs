@@ -5,6 +5,12 @@
 //! cargo run --release --example soak -- --streams 1000 --minutes 10
 //! ```
 //!
+//! The same program is the server and client of `scripts/netfault.sh`,
+//! which runs them in two network namespaces and injects faults between
+//! them: `--serve ADDR:PORT` runs only the server, `--client URL --streams
+//! S --seconds T` only the checking client (exactly-once, in order, no
+//! error reaching the caller, every stream live at the end).
+//!
 //! The server is this program again, run as a child process (`--serve`), so
 //! a restart is a real process kill (`SIGKILL`) and a new process binding
 //! the same port. It is stateless: event `n` of stream `k` is `id: n`,
@@ -18,8 +24,9 @@
 //! the baseline). Exits 1 when any of those checks fails. All traffic stays
 //! on 127.0.0.1; the run ends by itself after `--minutes`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,10 +37,43 @@ use ssekit::{ClientPool, Event, EventSource};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// Counts live heap bytes, so that heap growth (a leak) can be told apart
+/// from resident-memory growth (allocator slack, fragmentation).
+struct Counting;
+
+static HEAP: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged and only
+// counts the sizes it was given.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HEAP.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HEAP.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        HEAP.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn heap_kib() -> f64 {
+    HEAP.load(Ordering::Relaxed) as f64 / 1024.0
+}
+
 struct Args {
     streams: usize,
     minutes: f64,
-    serve: Option<u16>,
+    serve: Option<String>,
+    client: Option<String>,
+    seconds: u64,
+    idle: u64,
 }
 
 fn args() -> Args {
@@ -41,6 +81,9 @@ fn args() -> Args {
         streams: 1000,
         minutes: 10.0,
         serve: None,
+        client: None,
+        seconds: 60,
+        idle: 5,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,7 +91,10 @@ fn args() -> Args {
         match flag.as_str() {
             "--streams" => a.streams = value.parse().expect("--streams N"),
             "--minutes" => a.minutes = value.parse().expect("--minutes M"),
-            "--serve" => a.serve = Some(value.parse().expect("--serve PORT")),
+            "--serve" => a.serve = Some(value),
+            "--client" => a.client = Some(value),
+            "--seconds" => a.seconds = value.parse().expect("--seconds T"),
+            "--idle" => a.idle = value.parse().expect("--idle SECS"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -57,8 +103,8 @@ fn args() -> Args {
 
 // ---- the server (child process) ------------------------------------------
 
-async fn serve(port: u16) {
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+async fn serve(addr: &str) {
+    let listener = TcpListener::bind(addr).await.expect("bind");
     println!("{}", listener.local_addr().unwrap().port());
     let mut seed = 0u64;
     loop {
@@ -113,12 +159,7 @@ async fn connection(mut sock: tokio::net::TcpStream, seed: u64) {
         } else {
             event.as_bytes()
         };
-        let chunk = [
-            format!("{:x}\r\n", bytes.len()).as_bytes(),
-            bytes,
-            b"\r\n",
-        ]
-        .concat();
+        let chunk = [format!("{:x}\r\n", bytes.len()).as_bytes(), bytes, b"\r\n"].concat();
         if sock.write_all(&chunk).await.is_err() || sent == cut_after {
             return;
         }
@@ -131,7 +172,7 @@ async fn connection(mut sock: tokio::net::TcpStream, seed: u64) {
 
 fn start_server(port: u16) -> (Child, u16) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--serve", &port.to_string()])
+        .args(["--serve", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the server process");
@@ -236,11 +277,12 @@ async fn soak(a: Args) -> bool {
         let now = Instant::now();
         if now >= next_sample {
             let minutes = start.elapsed().as_secs_f64() / 60.0;
-            samples.push((minutes, rss_kib() as f64));
+            samples.push((minutes, rss_kib() as f64, heap_kib()));
             println!(
-                "t={:>5.1} min  rss={:>7} KiB  events={:>9}  opens={:>6}  restarts={restarts}",
+                "t={:>5.1} min  rss={:>7} KiB  heap={:>7.0} KiB  events={:>9}  opens={:>6}  restarts={restarts}",
                 minutes,
                 rss_kib(),
+                heap_kib(),
                 totals.events.load(Ordering::Relaxed),
                 totals.opens.load(Ordering::Relaxed),
             );
@@ -272,15 +314,20 @@ async fn soak(a: Args) -> bool {
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let warm: Vec<(f64, f64)> = samples
+    let warm: Vec<(f64, f64, f64)> = samples
         .iter()
         .copied()
-        .filter(|(m, _)| *m >= (a.minutes * 0.25).min(2.0))
+        .filter(|(m, _, _)| *m >= (a.minutes * 0.25).min(2.0))
         .collect();
+    let rss: Vec<(f64, f64)> = warm.iter().map(|p| (p.0, p.1)).collect();
+    let heap: Vec<(f64, f64)> = warm.iter().map(|p| (p.0, p.2)).collect();
     let t = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let (events, dups, losses) = (t(&totals.events), t(&totals.duplicates), t(&totals.losses));
     let (fds, alive) = (open_fds(), metrics.num_alive_tasks());
-    println!("\nsoak: {} streams, {:.1} min, {restarts} server restarts", a.streams, a.minutes);
+    println!(
+        "\nsoak: {} streams, {:.1} min, {restarts} server restarts",
+        a.streams, a.minutes
+    );
     println!("events delivered   {events}");
     println!("duplicates         {dups}");
     println!("losses             {losses}");
@@ -288,8 +335,13 @@ async fn soak(a: Args) -> bool {
     println!("terminal errors    {}", t(&totals.errors));
     println!(
         "rss                {:.0} KiB after warm-up, slope {:+.1} KiB/min",
-        warm.first().map_or(0.0, |p| p.1),
-        slope(&warm)
+        rss.first().map_or(0.0, |p| p.1),
+        slope(&rss)
+    );
+    println!(
+        "heap               {:.0} KiB after warm-up, slope {:+.1} KiB/min",
+        heap.first().map_or(0.0, |p| p.1),
+        slope(&heap)
     );
     println!("open fds           {base_fds} before, {fds} after dropping every stream");
     println!("live tokio tasks   {base_tasks} before, {alive} after dropping every stream");
@@ -300,6 +352,101 @@ async fn soak(a: Args) -> bool {
         && fds <= base_fds
         && alive <= base_tasks;
     println!("{}", if ok { "PASS" } else { "FAIL" });
+    ok
+}
+
+/// The checking client of `scripts/netfault.sh`: `streams` streams for
+/// `seconds`, through whatever faults the script injects. Each must see
+/// ids 1, 2, 3, ... exactly once, no `Err` may reach it (every fault is
+/// transient), and each must have delivered an event in the last 20 s.
+async fn client(a: Args) -> bool {
+    let url = a.client.clone().unwrap();
+    let idle = Duration::from_secs(a.idle);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..a.streams {
+        let es = EventSource::builder(format!("{url}/s/{k}"))
+            // A cut link leaves a half-open connection: only silence shows it.
+            .idle_timeout(Some(idle))
+            .response_timeout(Some(idle))
+            .reconnect_events(true)
+            .build()
+            .expect("valid configuration");
+        let seconds = a.seconds;
+        tasks.push(tokio::spawn(async move {
+            let mut es = es;
+            let (mut last, mut events, mut dups, mut losses, mut reconnects) =
+                (0u64, 0u64, 0u64, 0u64, 0u64);
+            let mut last_event_at = Instant::now();
+            let mut longest_gap = Duration::ZERO;
+            let mut error = None;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+            while let Ok(item) = tokio::time::timeout_at(deadline, es.next()).await {
+                match item {
+                    Some(Ok(Event::Message(m))) => {
+                        let id: u64 = m.id().parse().unwrap_or(0);
+                        events += 1;
+                        if id <= last {
+                            dups += 1;
+                        } else if id > last + 1 {
+                            losses += id - last - 1;
+                        }
+                        last = last.max(id);
+                        longest_gap = longest_gap.max(last_event_at.elapsed());
+                        last_event_at = Instant::now();
+                    }
+                    Some(Ok(Event::Reconnecting(r))) => {
+                        reconnects += 1;
+                        eprintln!(
+                            "stream {k}: reconnecting in {:?} (attempt {}): {}",
+                            r.delay(),
+                            r.attempt(),
+                            r.cause()
+                        );
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        error = Some(format!("{e:#}"));
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let live = last_event_at.elapsed() < Duration::from_secs(20);
+            (
+                k,
+                events,
+                dups,
+                losses,
+                reconnects,
+                longest_gap,
+                live,
+                error,
+            )
+        }));
+    }
+    let mut ok = true;
+    let (mut total, mut total_reconnects, mut worst_gap) = (0, 0, Duration::ZERO);
+    for t in tasks {
+        let (k, events, dups, losses, reconnects, gap, live, error) = t.await.unwrap();
+        total += events;
+        total_reconnects += reconnects;
+        worst_gap = worst_gap.max(gap);
+        if dups != 0 || losses != 0 || !live || error.is_some() || events == 0 {
+            ok = false;
+            println!(
+                "stream {k}: FAIL events={events} duplicates={dups} losses={losses} live={live} error={error:?}"
+            );
+        }
+    }
+    println!(
+        "netfault client: {} streams, {:.0} s, {total} events, {total_reconnects} reconnections, \
+         longest silence {:.1} s: {}",
+        a.streams,
+        start.elapsed().as_secs_f64(),
+        worst_gap.as_secs_f64(),
+        if ok { "PASS" } else { "FAIL" }
+    );
     ok
 }
 
@@ -320,14 +467,22 @@ fn raise_fd_limit(want: u64) {
 
 fn main() {
     let a = args();
-    if let Some(port) = a.serve {
+    if let Some(addr) = a.serve {
         raise_fd_limit(65_536);
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(serve(port));
+            .block_on(serve(&addr));
         return;
+    }
+    if a.client.is_some() {
+        let ok = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(client(a));
+        std::process::exit(if ok { 0 } else { 1 });
     }
     let ok = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
