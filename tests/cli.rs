@@ -294,9 +294,13 @@ async fn until_data_exits_zero_after_the_sentinel() {
     .await;
     let run = ssekit(&[&server.url("/"), "--until-data", "[DONE]"]).await;
     run.assert_code(0);
-    assert_eq!(
-        run.stdout,
-        "message: a\nmessage: [DONE] not yet\nmessage: [DONE]\n"
+    // The sentinel ends the stream (the library's `end_on_data`) and is not
+    // itself an event; the end is reported on stderr.
+    assert_eq!(run.stdout, "message: a\nmessage: [DONE] not yet\n");
+    assert!(
+        run.stderr.contains("* end marker received: [DONE]"),
+        "{}",
+        run.stderr
     );
 }
 
@@ -336,8 +340,8 @@ async fn retries_exhausted_exits_one_after_exactly_two_requests() {
     assert_eq!(server.request_count(), 2, "one request plus one retry");
     assert!(
         run.stderr
-            .contains("* disconnected (unexpected HTTP status 503"),
-        "the retry is shown: {}",
+            .contains("* connection failed (unexpected HTTP status 503"),
+        "the retry is shown, as a failure to connect (no connection had opened): {}",
         run.stderr
     );
     assert!(run.stderr.contains("(attempt 1)"), "{}", run.stderr);
