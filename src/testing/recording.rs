@@ -65,14 +65,14 @@ impl RecordedChunk {
         } else {
             json!((ms * 1000.0).round() / 1000.0)
         };
+        // Written by hand so that the keys keep the documented order.
         match std::str::from_utf8(&self.bytes) {
-            Ok(text) => json!({"t_ms": t, "data": text}),
-            Err(_) => json!({
-                "t_ms": t,
-                "data_b64": base64::engine::general_purpose::STANDARD.encode(&self.bytes),
-            }),
+            Ok(text) => format!("{{\"t_ms\":{t},\"data\":{}}}", Value::from(text)),
+            Err(_) => format!(
+                "{{\"t_ms\":{t},\"data_b64\":\"{}\"}}",
+                base64::engine::general_purpose::STANDARD.encode(&self.bytes)
+            ),
         }
-        .to_string()
     }
 }
 
@@ -183,13 +183,14 @@ impl Recording {
     /// The header as one line of the format (without the line feed).
     pub fn header_line(&self) -> String {
         let headers: Vec<Value> = self.headers.iter().map(|(n, v)| json!([n, v])).collect();
-        json!({
-            "ssekit_recording": RECORDING_VERSION,
-            "url": self.url,
-            "status": self.status,
-            "headers": headers,
-        })
-        .to_string()
+        // Written by hand so that the version comes first: a reader can
+        // tell a recording from its first bytes.
+        format!(
+            "{{\"ssekit_recording\":{RECORDING_VERSION},\"url\":{},\"status\":{},\"headers\":{}}}",
+            Value::from(self.url.as_str()),
+            self.status,
+            Value::Array(headers)
+        )
     }
 
     /// The whole recording in the file format, each line ending with LF.
@@ -216,11 +217,15 @@ impl Recording {
             .0;
         let mut rest = Recording::new(self.url.clone(), self.status, self.headers.clone());
         let mut start = 0usize;
-        let mut cut_at = None;
+        // When the chunk that completed the event arrived: the pause after
+        // it is kept.
+        let mut base = Duration::ZERO;
         for c in &self.chunks {
             let end = start + c.bytes.len();
+            if start < cut && cut <= end {
+                base = c.at;
+            }
             if end > cut {
-                let base = *cut_at.get_or_insert(c.at);
                 let from = cut.saturating_sub(start);
                 rest.push(RecordedChunk::new(
                     c.at.saturating_sub(base),
@@ -399,7 +404,13 @@ mod tests {
         assert_eq!(&rest.body()[..], b"id: 3\ndata: c\n\ndata: d\n\n");
         let times: Vec<_> = rest.chunks().iter().map(|c| c.at().as_millis()).collect();
         assert_eq!(times, [0, 40, 80]);
-        assert_eq!(&r.after_event_id("3").unwrap().body()[..], b"data: d\n\n");
+        let rest = r.after_event_id("3").unwrap();
+        assert_eq!(&rest.body()[..], b"data: d\n\n");
+        assert_eq!(
+            rest.chunks()[0].at(),
+            Duration::from_millis(40),
+            "the pause after the cut is kept"
+        );
         assert!(r.after_event_id("9").is_none());
         assert_eq!(event_ends(b"id:\n\nid:x\0\n\n")[0].1.as_deref(), Some(""));
         assert_eq!(event_ends(b"id:x\0\n\n")[0].1, None);
