@@ -818,3 +818,125 @@ fn chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs_f(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    /// An observation with events (and chunks) at these times, open for
+    /// `watched` seconds.
+    fn obs(watched: f64, events: &[f64]) -> Observation {
+        Observation {
+            watched: secs_f(watched),
+            chunks: events.iter().map(|t| secs_f(*t)).collect(),
+            events: events
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Seen {
+                    at: secs_f(*t),
+                    id: i.to_string(),
+                    size: 10,
+                })
+                .collect(),
+            retries: Vec::new(),
+            end: End::StillOpen,
+        }
+    }
+
+    #[test]
+    fn heartbeat_thresholds() {
+        let level = |watched, events: &[f64]| judge_heartbeat(&obs(watched, events)).level;
+        assert_eq!(
+            level(200.0, &[0.0, 30.0, 60.0, 90.0, 120.0, 150.0, 180.0]),
+            Level::Pass
+        );
+        assert_eq!(level(200.0, &[0.0, 46.0, 92.0, 138.0, 184.0]), Level::Warn);
+        assert_eq!(level(200.0, &[0.0, 61.0, 122.0, 183.0]), Level::Fail);
+        assert_eq!(level(200.0, &[0.0, 101.0, 190.0]), Level::Fail);
+        // The silence after the last chunk counts, as does the start.
+        assert_eq!(level(200.0, &[0.0, 10.0]), Level::Fail);
+        assert_eq!(level(90.0, &[50.0, 60.0, 70.0, 80.0]), Level::Warn);
+        // Short runs: a silence of half the run cannot be judged.
+        assert_eq!(level(10.0, &[0.1, 1.0, 2.0]), Level::Warn);
+        assert_eq!(level(10.0, &[]), Level::Warn);
+        assert_eq!(level(10.0, &[0.5, 3.0, 6.0, 9.0]), Level::Pass);
+        let cf = judge_heartbeat(&obs(200.0, &[0.0, 101.0, 190.0]));
+        assert!(cf.detail.contains("Cloudflare"), "{}", cf.detail);
+    }
+
+    #[test]
+    fn bursts_need_three_events_within_10_ms_after_a_second_of_silence() {
+        let burst = |events: &[f64]| bursts(&obs(5.0, events));
+        assert_eq!(burst(&[1.2, 1.2, 1.205]), (3, 1));
+        assert_eq!(burst(&[1.2, 1.2]), (0, 0), "two are not a burst");
+        assert_eq!(burst(&[0.5, 0.5, 0.5]), (0, 0), "no silence before");
+        assert_eq!(burst(&[0.0, 0.5, 0.5, 0.5]), (0, 0));
+        assert_eq!(burst(&[0.0, 1.5, 1.5, 1.5, 3.0, 3.0, 3.0]), (6, 2));
+        assert_eq!(
+            burst(&[1.2, 1.22, 1.24]),
+            (0, 0),
+            "20 ms apart is not a burst"
+        );
+        assert_eq!(
+            judge_buffering(&obs(5.0, &[1.2, 1.2, 1.2]), None).level,
+            Level::Fail
+        );
+        let mostly_spread = obs(5.0, &[0.0, 0.2, 0.4, 0.6, 1.7, 1.7, 1.7]);
+        assert_eq!(judge_buffering(&mostly_spread, None).level, Level::Warn);
+    }
+
+    #[test]
+    fn retry_and_size_thresholds() {
+        let mut o = obs(1.0, &[0.0]);
+        o.retries = vec![Duration::from_millis(3000)];
+        assert_eq!(judge_retry(&o).level, Level::Pass);
+        o.retries = vec![Duration::ZERO];
+        assert_eq!(judge_retry(&o).level, Level::Warn);
+        o.retries = vec![RETRY_MAX];
+        assert_eq!(judge_retry(&o).level, Level::Pass);
+        o.retries = vec![RETRY_MAX + Duration::from_millis(1)];
+        assert_eq!(judge_retry(&o).level, Level::Warn);
+
+        let sized = |size| {
+            let mut o = obs(1.0, &[0.0]);
+            o.events[0].size = size;
+            judge_event_size(&o).level
+        };
+        assert_eq!(sized(MIB), Level::Pass);
+        assert_eq!(sized(MIB + 1), Level::Warn);
+        assert_eq!(sized(16 * MIB + 1), Level::Fail);
+        assert_eq!(judge_event_size(&obs(1.0, &[])).level, Level::Skip);
+    }
+
+    #[test]
+    fn header_rules() {
+        assert_eq!(
+            judge_content_type(Some("text/event-stream")).level,
+            Level::Pass
+        );
+        assert_eq!(
+            judge_content_type(Some("Text/Event-Stream; charset=UTF-8")).level,
+            Level::Pass
+        );
+        assert_eq!(
+            judge_content_type(Some("text/event-stream; charset=latin1")).level,
+            Level::Warn
+        );
+        assert_eq!(judge_content_type(Some("text/plain")).level, Level::Fail);
+        assert_eq!(judge_content_type(None).level, Level::Fail);
+        assert_eq!(
+            judge_cache_control(Some("no-store, must-revalidate")).level,
+            Level::Pass
+        );
+        assert_eq!(
+            judge_cache_control(Some("private, No-Cache")).level,
+            Level::Pass
+        );
+        assert_eq!(judge_cache_control(Some("max-age=5")).level, Level::Warn);
+        assert_eq!(judge_cache_control(None).level, Level::Warn);
+    }
+}
