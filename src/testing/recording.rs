@@ -2,23 +2,8 @@
 //! format that `ssekit record` writes and `ssekit serve` (or a
 //! [`MockServer`](super::MockServer) script) replays.
 //!
-//! # Format (version 1)
-//!
-//! JSON Lines, UTF-8, one JSON object per line:
-//!
-//! 1. A header: `{"ssekit_recording":1,"url":"...","status":200,"headers":[["content-type","text/event-stream"],...]}`.
-//!    `ssekit_recording` is the format version; `headers` is a list of
-//!    `[name, value]` pairs in the order received (names may repeat).
-//! 2. One line per chunk of the body as it arrived:
-//!    `{"t_ms":123,"data":"id: 1\ndata: hi\n\n"}`. `t_ms` is the arrival time
-//!    in milliseconds since the response head arrived (a number, fractions
-//!    allowed). A chunk that is not valid UTF-8 (a character split between
-//!    two chunks, a binary body) is written as `data_b64` (standard base64,
-//!    with padding) instead of `data`.
-//!
-//! The bytes are the decoded body: a compressed response is stored
-//! uncompressed, and its `content-encoding` header is not kept. Readers
-//! ignore fields they do not know, and refuse a version they do not know.
+//! The format is documented on [`Recording`], the type that reads and
+//! writes it.
 
 use std::fmt;
 use std::time::Duration;
@@ -77,7 +62,25 @@ impl RecordedChunk {
 }
 
 /// A recorded response: its URL, status and headers, and its body chunks
-/// with their arrival times. See the [module docs](self) for the file format.
+/// with their arrival times.
+///
+/// # Format (version 1)
+///
+/// JSON Lines, UTF-8, one JSON object per line:
+///
+/// 1. A header: `{"ssekit_recording":1,"url":"...","status":200,"headers":[["content-type","text/event-stream"],...]}`.
+///    `ssekit_recording` is the format version; `headers` is a list of
+///    `[name, value]` pairs in the order received (names may repeat).
+/// 2. One line per chunk of the body as it arrived:
+///    `{"t_ms":123,"data":"id: 1\ndata: hi\n\n"}`. `t_ms` is the arrival time
+///    in milliseconds since the response head arrived (a number, fractions
+///    allowed). A chunk that is not valid UTF-8 (a character split between
+///    two chunks, a binary body) is written as `data_b64` (standard base64,
+///    with padding) instead of `data`.
+///
+/// The bytes are the decoded body: a compressed response is stored
+/// uncompressed, and its `content-encoding` header is not kept. Readers
+/// ignore fields they do not know, and refuse a version they do not know.
 ///
 /// # Example
 ///
@@ -241,8 +244,7 @@ impl Recording {
 impl std::str::FromStr for Recording {
     type Err = RecordingError;
 
-    /// Reads the file format (see the [module docs](self)); blank lines
-    /// are ignored.
+    /// Reads the file format (see [`Recording`]); blank lines are ignored.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut lines = text
             .lines()

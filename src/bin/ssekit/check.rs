@@ -796,7 +796,7 @@ fn report(a: &CheckArgs, checks: &[Check], colour: bool) {
     };
     println!("ssekit check {} (watched {})", a.url, secs(a.duration));
     for c in checks {
-        println!("{}  {:<13} {}", paint(c.level), c.name, c.detail);
+        println!("{}  {:<14}{}", paint(c.level), c.name, c.detail);
     }
     let count = |l| checks.iter().filter(|c| c.level == l).count();
     println!(
