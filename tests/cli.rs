@@ -1073,11 +1073,19 @@ async fn tls_server(cert: &rcgen::CertifiedKey) -> std::net::SocketAddr {
 #[tokio::test]
 async fn cacert_trusts_a_self_signed_server_and_insecure_skips_verification() {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
-    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    // An unrelated certificate, with a subject of its own (OpenSSL, the
+    // native-tls backend, looks issuers up by subject name).
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "unrelated test CA");
+    let other = params
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
     let addr = tls_server(&cert).await;
     let url = format!("https://{addr}/");
-    // A bundle: an unrelated certificate first, the server's second.
-    let bundle = TempFile::new(format!("{}{}", other.cert.pem(), cert.cert.pem()).as_bytes());
+    // A bundle: the unrelated certificate first, the server's second.
+    let bundle = TempFile::new(format!("{}{}", other.pem(), cert.cert.pem()).as_bytes());
 
     let run = ssekit(&[&url, "--cacert", bundle.path(), "--max-events", "1"]).await;
     run.assert_code(0);
@@ -1091,7 +1099,7 @@ async fn cacert_trusts_a_self_signed_server_and_insecure_skips_verification() {
         run.stderr
     );
 
-    let only_other = TempFile::new(other.cert.pem().as_bytes());
+    let only_other = TempFile::new(other.pem().as_bytes());
     let run = ssekit(&[&url, "--cacert", only_other.path(), "--max-retries", "0"]).await;
     run.assert_code(1);
 

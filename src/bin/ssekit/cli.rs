@@ -14,7 +14,8 @@ retries exhausted, a stream that ended before its --until-data marker, ...),
 
 TLS: --cacert adds certificates to the trusted roots. Without it the system's
 roots are used; on Linux and other Unix systems but macOS, SSL_CERT_FILE (a
-PEM file) and SSL_CERT_DIR, when set, replace the system's roots. On macOS
+PEM file) and SSL_CERT_DIR, when set, replace the system's roots (with the
+rustls backend; OpenSSL, the native-tls backend, honours them too). On macOS
 and Windows the system's verifier is used and they are ignored.
 
 Subcommands: `ssekit check URL` checks a server's SSE hygiene, `ssekit
