@@ -8,6 +8,11 @@
 //! called as a service, without a socket). Non-message items (open,
 //! comments, reconnections) are skipped.
 //!
+//! With the feature `mock`, [`MockServer`] is an SSE server on 127.0.0.1
+//! scripted in Rust ([`Script`]: events, comments, `retry:`, statuses with
+//! `Retry-After`, a cut mid-event, a stall, a trickle, gzip, a replayed
+//! [`Recording`]) that records every request for assertions.
+//!
 //! # Example
 //!
 //! ```
@@ -33,6 +38,16 @@ use std::time::Duration;
 use futures_core::Stream;
 
 use crate::{Error, Event, MessageEvent};
+
+#[cfg(feature = "mock")]
+mod mock;
+#[cfg(feature = "mock")]
+mod recording;
+
+#[cfg(feature = "mock")]
+pub use mock::{MockRequest, MockServer, MockServerBuilder, Script};
+#[cfg(feature = "mock")]
+pub use recording::{RecordedChunk, Recording, RecordingError, RECORDING_VERSION};
 
 /// Why an expectation of [`ExpectEvents`] failed. Its `Display` says what
 /// was expected and what arrived instead.

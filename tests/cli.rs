@@ -294,9 +294,13 @@ async fn until_data_exits_zero_after_the_sentinel() {
     .await;
     let run = ssekit(&[&server.url("/"), "--until-data", "[DONE]"]).await;
     run.assert_code(0);
-    assert_eq!(
-        run.stdout,
-        "message: a\nmessage: [DONE] not yet\nmessage: [DONE]\n"
+    // The sentinel ends the stream (the library's `end_on_data`) and is not
+    // itself an event; the end is reported on stderr.
+    assert_eq!(run.stdout, "message: a\nmessage: [DONE] not yet\n");
+    assert!(
+        run.stderr.contains("* end marker received: [DONE]"),
+        "{}",
+        run.stderr
     );
 }
 
@@ -336,8 +340,8 @@ async fn retries_exhausted_exits_one_after_exactly_two_requests() {
     assert_eq!(server.request_count(), 2, "one request plus one retry");
     assert!(
         run.stderr
-            .contains("* disconnected (unexpected HTTP status 503"),
-        "the retry is shown: {}",
+            .contains("* connection failed (unexpected HTTP status 503"),
+        "the retry is shown, as a failure to connect (no connection had opened): {}",
         run.stderr
     );
     assert!(run.stderr.contains("(attempt 1)"), "{}", run.stderr);
@@ -779,4 +783,362 @@ async fn an_invalid_method_is_bad_usage_not_a_silent_get() {
     let methods: Vec<_> = server.requests().into_iter().map(|r| r.method).collect();
     assert!(methods.is_empty(), "sent {methods:?} instead of refusing");
     run.assert_code(2);
+}
+
+// ---- the toolkit flags (issue "The SSE testing toolkit") ---------------------
+
+#[tokio::test]
+async fn until_data_with_a_stream_cut_before_the_marker_exits_one() {
+    // A POST answer that ends cleanly before [DONE]: incomplete.
+    let server = TestServer::start(|_, _| Reply::sse().body("data: partial\n\n")).await;
+    let run = ssekit(&[
+        &server.url("/v1/chat"),
+        "-d",
+        r#"{"stream":true}"#,
+        "--until-data",
+        "[DONE]",
+    ])
+    .await;
+    run.assert_code(1);
+    assert_eq!(run.stdout, "message: partial\n");
+    assert!(
+        run.stderr
+            .contains("error: the stream ended before its end marker"),
+        "{}",
+        run.stderr
+    );
+
+    let run = ssekit(&[
+        &server.url("/v1/chat"),
+        "-d",
+        r#"{"stream":true}"#,
+        "--until-data",
+        "[DONE]",
+        "--json",
+    ])
+    .await;
+    run.assert_code(1);
+    let errors = run.json_of_kind("error");
+    assert_eq!(errors.len(), 1, "{}", run.stdout);
+    assert_eq!(errors[0]["truncated"], true);
+
+    // The same answer with its marker exits 0.
+    let server =
+        TestServer::start(|_, _| Reply::sse().body("data: whole\n\ndata: [DONE]\n\n")).await;
+    let run = ssekit(&[&server.url("/"), "-d", "{}", "--until-data", "[DONE]"]).await;
+    run.assert_code(0);
+    assert_eq!(run.stdout, "message: whole\n");
+}
+
+#[tokio::test]
+async fn a_json_body_is_sent_as_json_unless_a_content_type_is_given() {
+    let server = TestServer::start(|_, _| Reply::sse().body("data: ok\n\n").stall()).await;
+    let url = server.url("/");
+    for args in [
+        &[url.as_str(), "-d", r#"{"a":1}"#][..],
+        &[url.as_str(), "-d", "not json"],
+        &[url.as_str(), "-d", "[1]", "-H", "Content-Type: text/plain"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--max-events", "1"]);
+        ssekit(&args).await.assert_code(0);
+    }
+    let reqs = server.requests();
+    assert_eq!(reqs[0].header_all("content-type"), ["application/json"]);
+    assert_eq!(reqs[1].header("content-type"), None);
+    assert_eq!(reqs[2].header_all("content-type"), ["text/plain"]);
+}
+
+#[tokio::test]
+async fn an_error_body_is_printed_once() {
+    const BODY: &str = r#"{"error":"quota exceeded"}"#;
+    let server = TestServer::start(|_, _| {
+        Reply::status(403)
+            .header("content-type", "application/json")
+            .body(BODY)
+    })
+    .await;
+    let run = ssekit(&[&server.url("/")]).await;
+    run.assert_code(1);
+    assert_eq!(run.stderr.matches(BODY).count(), 1, "{}", run.stderr);
+
+    // A body too long for the one-line excerpt is shown in full, below.
+    let long = format!("{{\"error\":\"{}\"}}", "x".repeat(400));
+    let body = long.clone();
+    let server = TestServer::start(move |_, _| Reply::status(403).body(body.clone())).await;
+    let run = ssekit(&[&server.url("/")]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!("response body:\n{long}")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn include_prints_status_and_headers_of_each_connection() {
+    let server = TestServer::start(|_, i| {
+        Reply::sse()
+            .header("x-served-by", &format!("node-{i}"))
+            .body("retry: 10\ndata: a\n\n")
+    })
+    .await;
+    let run = ssekit(&[&server.url("/"), "-i", "--max-events", "2"]).await;
+    run.assert_code(0);
+    let blocks: Vec<&str> = run.stdout.split("HTTP 200 OK\n").skip(1).collect();
+    assert_eq!(blocks.len(), 2, "{}", run.stdout);
+    assert!(run.stdout.starts_with("HTTP 200 OK\n"), "{}", run.stdout);
+    assert!(
+        blocks[0].contains("content-type: text/event-stream\n"),
+        "{}",
+        blocks[0]
+    );
+    assert!(blocks[0].contains("x-served-by: node-0\n"), "{}", blocks[0]);
+    assert!(
+        blocks[0].contains("\n\nmessage: a\n"),
+        "a blank line, then the events: {}",
+        blocks[0]
+    );
+    assert!(blocks[1].contains("x-served-by: node-1\n"), "{}", blocks[1]);
+
+    let run = ssekit(&[&server.url("/"), "-i", "--json", "--max-events", "1"]).await;
+    run.assert_code(0);
+    let open = &run.json_of_kind("open")[0];
+    assert_eq!(open["headers"]["content-type"], "text/event-stream");
+    // Without -i the open line has no headers.
+    let run = ssekit(&[&server.url("/"), "--json", "--max-events", "1"]).await;
+    assert!(run.json_of_kind("open")[0].get("headers").is_none());
+}
+
+/// Days since 1970 of a `YYYY-MM-DD` date (proleptic Gregorian), for
+/// checking the CLI's timestamps independently.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[tokio::test]
+async fn every_json_line_has_an_rfc3339_utc_time() {
+    let server = TestServer::start(|_, _| Reply::sse().body(": c\ndata: x\n\n").stall()).await;
+    let before = std::time::SystemTime::now();
+    let run = ssekit(&[
+        &server.url("/"),
+        "--json",
+        "--comments",
+        "--max-events",
+        "1",
+    ])
+    .await;
+    run.assert_code(0);
+    let after = std::time::SystemTime::now();
+    let lines = run.json();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    for line in &lines {
+        let t = line["time"].as_str().expect("a time");
+        // 2025-01-31T23:59:59.123Z
+        assert_eq!(t.len(), 24, "{t}");
+        assert!(
+            t.ends_with('Z') && &t[10..11] == "T" && &t[19..20] == ".",
+            "{t}"
+        );
+        let n = |r: std::ops::Range<usize>| t[r].parse::<i64>().unwrap();
+        let secs = days_from_civil(n(0..4), n(5..7), n(8..10)) * 86_400
+            + n(11..13) * 3600
+            + n(14..16) * 60
+            + n(17..19);
+        let at = std::time::UNIX_EPOCH + Duration::from_millis((secs * 1000 + n(20..23)) as u64);
+        let slack = Duration::from_millis(1);
+        assert!(at + slack >= before && at <= after + slack, "{t}");
+    }
+}
+
+#[tokio::test]
+async fn max_event_size_ends_the_stream_with_an_error() {
+    let big = format!("data: {}\n\n", "y".repeat(100));
+    let server = TestServer::start(move |_, _| Reply::sse().body(big.clone()).stall()).await;
+    let run = ssekit(&[&server.url("/"), "--max-event-size", "50"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("larger than the limit of 50 bytes"),
+        "{}",
+        run.stderr
+    );
+    let run = ssekit(&[
+        &server.url("/"),
+        "--max-event-size",
+        "200",
+        "--max-events",
+        "1",
+    ])
+    .await;
+    run.assert_code(0);
+}
+
+#[tokio::test]
+async fn retry_delay_sets_the_first_reconnection_delay() {
+    let server = TestServer::start(|_, i| match i {
+        0 => Reply::sse().body("data: one\n\n"),
+        _ => Reply::sse().body("data: two\n\n").stall(),
+    })
+    .await;
+    let run = ssekit(&[
+        &server.url("/"),
+        "--json",
+        "--retry-delay",
+        "0.6",
+        "--max-events",
+        "2",
+    ])
+    .await;
+    run.assert_code(0);
+    let r = run.json_of_kind("reconnecting");
+    assert_eq!(r.len(), 1, "{}", run.stdout);
+    let delay = r[0]["delay_ms"].as_u64().unwrap();
+    assert!((600..=800).contains(&delay), "{delay}");
+    let reqs = server.requests();
+    assert!(reqs[1].at - reqs[0].at >= Duration::from_millis(600));
+}
+
+#[tokio::test]
+async fn completions_are_printed_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_ssekit()"),
+        ("zsh", "#compdef ssekit"),
+        ("fish", "complete -c ssekit"),
+    ] {
+        let run = ssekit(&["completions", shell]).await;
+        run.assert_code(0);
+        assert!(run.stdout.contains(marker), "{shell}: {}", run.stdout);
+        assert!(run.stdout.contains("until-data"), "{shell}");
+    }
+    ssekit(&["completions", "nosuchshell"]).await.assert_code(2);
+}
+
+// ---- TLS ----------------------------------------------------------------------
+
+/// An HTTPS SSE server on 127.0.0.1 with `cert`; every connection gets one
+/// event, then silence.
+async fn tls_server(cert: &rcgen::CertifiedKey) -> std::net::SocketAddr {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tls
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                          transfer-encoding: chunked\r\n\r\n10\r\ndata: secure\n\n\r\n",
+                    )
+                    .await;
+                let _ = tls.flush().await;
+                tokio::time::sleep(LIMIT).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn cacert_trusts_a_self_signed_server_and_insecure_skips_verification() {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    // An unrelated certificate, with a subject of its own (OpenSSL, the
+    // native-tls backend, looks issuers up by subject name).
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "unrelated test CA");
+    let other = params
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let addr = tls_server(&cert).await;
+    let url = format!("https://{addr}/");
+    // A bundle: the unrelated certificate first, the server's second.
+    let bundle = TempFile::new(format!("{}{}", other.pem(), cert.cert.pem()).as_bytes());
+
+    let run = ssekit(&[&url, "--cacert", bundle.path(), "--max-events", "1"]).await;
+    run.assert_code(0);
+    assert_eq!(run.stdout, "message: secure\n");
+
+    let run = ssekit(&[&url, "--max-retries", "0"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        run.stderr
+    );
+
+    let only_other = TempFile::new(other.pem().as_bytes());
+    let run = ssekit(&[&url, "--cacert", only_other.path(), "--max-retries", "0"]).await;
+    run.assert_code(1);
+
+    for flag in ["-k", "--insecure"] {
+        let run = ssekit(&[&url, flag, "--max-events", "1"]).await;
+        run.assert_code(0);
+        assert_eq!(run.stdout, "message: secure\n");
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn ssl_cert_file_replaces_the_system_roots_on_linux() {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let addr = tls_server(&cert).await;
+    let pem = TempFile::new(cert.cert.pem().as_bytes());
+    let mut cmd = command(&[&format!("https://{addr}/"), "--max-events", "1"]);
+    cmd.env("SSL_CERT_FILE", pem.path());
+    let out = tokio::time::timeout(LIMIT, cmd.output())
+        .await
+        .expect("ssekit did not exit")
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "message: secure\n");
+}
+
+#[tokio::test]
+async fn a_bad_cacert_file_is_bad_usage() {
+    let not_pem = TempFile::new(b"hello");
+    let run = ssekit(&["https://127.0.0.1:9/", "--cacert", not_pem.path()]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains(not_pem.path()), "{}", run.stderr);
+    let missing = format!("{}.missing", not_pem.path());
+    let run = ssekit(&["https://127.0.0.1:9/", "--cacert", &missing]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains(&missing), "{}", run.stderr);
 }

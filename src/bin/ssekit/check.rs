@@ -1,0 +1,942 @@
+//! `ssekit check URL`: connect as an SSE client would, watch the stream for
+//! a while, and report PASS / WARN / FAIL for each property that makes an
+//! SSE endpoint work behind proxies and for reconnecting clients.
+//!
+//! The rules live in `judge_*` functions over what was observed (arrival
+//! times, frames), so that each threshold is in one place and is the one
+//! `--help` documents.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::json;
+use ssekit::{Frame, SseCodec};
+use tokio::time::Instant;
+
+use crate::cli::CheckArgs;
+use crate::client::Request;
+
+pub const HELP: &str = "\
+Makes up to three requests: one watched for --duration, one that resumes
+with Last-Event-ID, one that asks for compression. Exit 0 when no check
+FAILed, 1 otherwise, 2 on bad usage. The checks and their thresholds:
+
+  status         200 PASS; anything else FAIL (the other checks are skipped)
+  content-type   text/event-stream PASS (a charset other than utf-8 WARN:
+                 SSE is always read as UTF-8); anything else FAIL
+  cache-control  no-cache or no-store PASS; missing or other WARN (a cache
+                 may store or merge the stream)
+  connection     open for the whole duration PASS; ended by the server WARN
+                 (clients reconnect: fine for a finite answer); failed FAIL
+  buffering      a burst is 3+ events arriving within 10 ms of each other
+                 after a silence of 1 s or more, as a buffering proxy (nginx's
+                 default proxy_buffering) releases them. Half the events or
+                 more in bursts FAIL, some WARN, none PASS; no bytes at all
+                 in the duration WARN (silent, or held in a buffer)
+  heartbeat      the longest silence (no event or comment): 100 s or more
+                 FAIL (Cloudflare closes idle connections at 100 s), 60 s or
+                 more FAIL (nginx's proxy_read_timeout), 45 s or more WARN;
+                 with a duration under 60 s, a silence of half the duration
+                 or more WARN (cannot tell: use --duration 70); else PASS
+  retry          no retry: field or 1 ms..1 h PASS; retry: 0 WARN (clients
+                 reconnect at once: storms); over 1 h WARN
+  ids            events with id: PASS; events without WARN (a reconnecting
+                 client cannot resume); no events WARN
+  resumption     reconnects with Last-Event-ID set to the last id seen and
+                 waits up to min(duration, 10 s) for an event: its id already
+                 seen FAIL (replayed from the start, or repeated); a new id
+                 PASS; 204 PASS (nothing left); another status FAIL; no
+                 event or no id WARN. SKIP without ids
+  event-size     the largest event (data and type): over 16 MiB FAIL
+                 (ssekit's default limit), over 1 MiB WARN, else PASS
+  compression    Content-Encoding of a request with Accept-Encoding: gzip,
+                 br, zstd, deflate: none, gzip, br, zstd or deflate PASS
+                 (decoded as it streams; the server must flush per event,
+                 see buffering); any other FAIL";
+
+const MIB: usize = 1024 * 1024;
+const BURST_GAP: Duration = Duration::from_millis(10);
+const BURST_SILENCE: Duration = Duration::from_secs(1);
+const BURST_MIN: usize = 3;
+const NGINX_READ_TIMEOUT: Duration = Duration::from_secs(60);
+const CLOUDFLARE_TIMEOUT: Duration = Duration::from_secs(100);
+const HEARTBEAT_WARN: Duration = Duration::from_secs(45);
+const RETRY_MAX: Duration = Duration::from_secs(3600);
+const RESUME_WAIT_MAX: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Skip,
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Skip => "SKIP",
+            Level::Pass => "PASS",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        })
+    }
+}
+
+struct Check {
+    name: &'static str,
+    level: Level,
+    detail: String,
+}
+
+fn check(name: &'static str, level: Level, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        level,
+        detail: detail.into(),
+    }
+}
+
+/// An event as observed: when its chunk arrived and what it carried.
+struct Seen {
+    at: Duration,
+    id: String,
+    size: usize,
+}
+
+/// How the watched connection ended.
+enum End {
+    StillOpen,
+    Ended(Duration),
+    Failed(Duration, String),
+}
+
+/// Everything one watched connection showed.
+struct Observation {
+    watched: Duration,
+    /// Arrival time of every chunk, since the response head.
+    chunks: Vec<Duration>,
+    events: Vec<Seen>,
+    retries: Vec<Duration>,
+    end: End,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+pub async fn run(a: CheckArgs, colour: bool) -> ExitCode {
+    let req = match Request::from_args(&a.request) {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("ssekit: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = match req.client() {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("ssekit: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(msg) = req.header_map() {
+        eprintln!("ssekit: {msg}");
+        return ExitCode::from(2);
+    }
+    let checks = run_checks(&a, &req, &client).await;
+    report(&a, &checks, colour);
+    if checks.iter().any(|c| c.level == Level::Fail) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn run_checks(a: &CheckArgs, req: &Request, client: &reqwest::Client) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let head_wait = a.duration.max(Duration::from_secs(5));
+    let sent = match req.build(client, &a.url, "") {
+        Ok(rb) => tokio::time::timeout(head_wait, rb.send()).await,
+        Err(msg) => {
+            checks.push(check("status", Level::Fail, msg));
+            return checks;
+        }
+    };
+    let mut resp = match sent {
+        Err(_) => {
+            checks.push(check(
+                "status",
+                Level::Fail,
+                format!("no response head within {}", secs(head_wait)),
+            ));
+            return checks;
+        }
+        Ok(Err(e)) => {
+            checks.push(check(
+                "status",
+                Level::Fail,
+                format!("request failed: {}", chain(&e)),
+            ));
+            return checks;
+        }
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status();
+    let version = resp.version();
+    let headers = resp.headers().clone();
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if status != reqwest::StatusCode::OK {
+        let body = tokio::time::timeout(Duration::from_secs(2), resp.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let body: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        let body: String = body.chars().take(200).collect();
+        checks.push(check(
+            "status",
+            Level::Fail,
+            format!("{status} ({version:?}), not 200: {body}; other checks skipped"),
+        ));
+        return checks;
+    }
+    checks.push(check(
+        "status",
+        Level::Pass,
+        format!("{status} ({version:?})"),
+    ));
+    checks.push(judge_content_type(header("content-type").as_deref()));
+    if checks.last().is_some_and(|c| c.level == Level::Fail) {
+        return checks;
+    }
+    checks.push(judge_cache_control(header("cache-control").as_deref()));
+
+    let obs = observe(&mut resp, a.duration).await;
+    drop(resp);
+    checks.push(judge_connection(&obs));
+    checks.push(judge_buffering(
+        &obs,
+        header("x-accel-buffering").as_deref(),
+    ));
+    checks.push(judge_heartbeat(&obs));
+    checks.push(judge_retry(&obs));
+    checks.push(judge_ids(&obs));
+    checks.push(resume(a, req, client, &obs).await);
+    checks.push(judge_event_size(&obs));
+    checks.push(compression(a, req).await);
+    checks
+}
+
+async fn observe(resp: &mut reqwest::Response, duration: Duration) -> Observation {
+    let start = Instant::now();
+    let until = start + duration;
+    let mut codec = SseCodec::new().with_max_event_size(64 * MIB);
+    let mut obs = Observation {
+        watched: duration,
+        chunks: Vec::new(),
+        events: Vec::new(),
+        retries: Vec::new(),
+        end: End::StillOpen,
+    };
+    loop {
+        let chunk = match tokio::time::timeout_at(until, resp.chunk()).await {
+            Err(_) => break,
+            Ok(Ok(Some(c))) => c,
+            Ok(Ok(None)) => {
+                obs.end = End::Ended(start.elapsed());
+                break;
+            }
+            Ok(Err(e)) => {
+                obs.end = End::Failed(start.elapsed(), chain(&e));
+                break;
+            }
+        };
+        let at = start.elapsed();
+        obs.chunks.push(at);
+        codec.feed(chunk);
+        loop {
+            match codec.next_frame() {
+                Ok(Some(Frame::Message(m))) => obs.events.push(Seen {
+                    at,
+                    id: m.id().to_owned(),
+                    size: m.data().len() + m.event().len(),
+                }),
+                Ok(Some(Frame::Retry(d))) => obs.retries.push(d),
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    obs.end = End::Failed(at, e.to_string());
+                    return obs;
+                }
+            }
+        }
+    }
+    if !matches!(obs.end, End::StillOpen) {
+        let end = match &obs.end {
+            End::Ended(t) | End::Failed(t, _) => *t,
+            End::StillOpen => duration,
+        };
+        obs.watched = end;
+    }
+    obs
+}
+
+fn judge_content_type(ct: Option<&str>) -> Check {
+    let Some(ct) = ct else {
+        return check(
+            "content-type",
+            Level::Fail,
+            "missing; expected text/event-stream",
+        );
+    };
+    let mut parts = ct.split(';').map(str::trim);
+    if !parts
+        .next()
+        .is_some_and(|t| t.eq_ignore_ascii_case("text/event-stream"))
+    {
+        return check(
+            "content-type",
+            Level::Fail,
+            format!("{ct:?}; expected text/event-stream (clients refuse the stream)"),
+        );
+    }
+    let charset = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned());
+    match charset {
+        Some(c) if !c.eq_ignore_ascii_case("utf-8") => check(
+            "content-type",
+            Level::Warn,
+            format!("{ct:?}: charset {c} is ignored, event streams are always UTF-8"),
+        ),
+        _ => check("content-type", Level::Pass, ct),
+    }
+}
+
+fn judge_cache_control(cc: Option<&str>) -> Check {
+    match cc {
+        None => check(
+            "cache-control",
+            Level::Warn,
+            "missing; send Cache-Control: no-cache so that caches and proxies do not store the stream",
+        ),
+        Some(v)
+            if v.split(',')
+                .map(str::trim)
+                .any(|d| d.eq_ignore_ascii_case("no-cache") || d.eq_ignore_ascii_case("no-store")) =>
+        {
+            check("cache-control", Level::Pass, v)
+        }
+        Some(v) => check(
+            "cache-control",
+            Level::Warn,
+            format!("{v:?} has neither no-cache nor no-store: a cache may store the stream"),
+        ),
+    }
+}
+
+fn judge_connection(obs: &Observation) -> Check {
+    match &obs.end {
+        End::StillOpen => check(
+            "connection",
+            Level::Pass,
+            format!("open for the {} watched", secs(obs.watched)),
+        ),
+        End::Ended(t) => check(
+            "connection",
+            Level::Warn,
+            format!(
+                "the server ended the stream after {} (clients reconnect: fine for a finite answer, not for a feed)",
+                secs(*t)
+            ),
+        ),
+        End::Failed(t, why) => check(
+            "connection",
+            Level::Fail,
+            format!("failed after {}: {why}", secs(*t)),
+        ),
+    }
+}
+
+/// Event arrivals that came in bursts after a silence (see `HELP`).
+fn bursts(obs: &Observation) -> (usize, usize) {
+    let (mut in_bursts, mut count) = (0, 0);
+    let mut i = 0;
+    while i < obs.events.len() {
+        let first = obs.events[i].at;
+        let mut j = i + 1;
+        while j < obs.events.len() && obs.events[j].at - obs.events[j - 1].at <= BURST_GAP {
+            j += 1;
+        }
+        // The silence before the run: since the previous chunk of any kind
+        // (comments included), or since the response head.
+        let before = obs
+            .chunks
+            .iter()
+            .rev()
+            .find(|t| **t < first)
+            .copied()
+            .unwrap_or(Duration::ZERO);
+        if j - i >= BURST_MIN && first - before >= BURST_SILENCE {
+            in_bursts += j - i;
+            count += 1;
+        }
+        i = j;
+    }
+    (in_bursts, count)
+}
+
+fn judge_buffering(obs: &Observation, accel: Option<&str>) -> Check {
+    let hint = match accel {
+        Some(v) => format!(" (X-Accel-Buffering: {v})"),
+        None => String::new(),
+    };
+    if obs.chunks.is_empty() {
+        return check(
+            "buffering",
+            Level::Warn,
+            format!(
+                "no bytes in {}: a silent stream, or a proxy holding them in its buffer{hint}",
+                secs(obs.watched)
+            ),
+        );
+    }
+    let total = obs.events.len();
+    let (in_bursts, count) = bursts(obs);
+    let detail = format!(
+        "{in_bursts} of {total} events arrived in {count} bursts (3+ within 10 ms after 1 s or more of silence){hint}"
+    );
+    if in_bursts > 0 && in_bursts * 2 >= total {
+        check(
+            "buffering",
+            Level::Fail,
+            format!("{detail}: a proxy buffers the response (nginx: proxy_buffering off, or send X-Accel-Buffering: no)"),
+        )
+    } else if in_bursts > 0 {
+        check("buffering", Level::Warn, detail)
+    } else {
+        check(
+            "buffering",
+            Level::Pass,
+            format!(
+                "{total} events in {} chunks, none in bursts{hint}",
+                obs.chunks.len()
+            ),
+        )
+    }
+}
+
+fn judge_heartbeat(obs: &Observation) -> Check {
+    let mut longest = Duration::ZERO;
+    let mut prev = Duration::ZERO;
+    for t in &obs.chunks {
+        longest = longest.max(*t - prev);
+        prev = *t;
+    }
+    if matches!(obs.end, End::StillOpen) {
+        longest = longest.max(obs.watched.saturating_sub(prev));
+    }
+    let proxies = "nginx closes idle proxied connections after 60 s, Cloudflare after 100 s: send a comment (`: ping`) every 15-30 s";
+    if longest >= CLOUDFLARE_TIMEOUT {
+        return check(
+            "heartbeat",
+            Level::Fail,
+            format!("silent for {}: {proxies}", secs(longest)),
+        );
+    }
+    if longest >= NGINX_READ_TIMEOUT {
+        return check(
+            "heartbeat",
+            Level::Fail,
+            format!(
+                "silent for {} (nginx's default proxy_read_timeout is 60 s): {proxies}",
+                secs(longest)
+            ),
+        );
+    }
+    if longest >= HEARTBEAT_WARN {
+        return check(
+            "heartbeat",
+            Level::Warn,
+            format!(
+                "silent for {}, close to nginx's 60 s: {proxies}",
+                secs(longest)
+            ),
+        );
+    }
+    if obs.watched < NGINX_READ_TIMEOUT && longest * 2 >= obs.watched {
+        let what = if obs.chunks.is_empty() {
+            "nothing arrived".to_owned()
+        } else {
+            format!("the longest silence was {}", secs(longest))
+        };
+        return check(
+            "heartbeat",
+            Level::Warn,
+            format!(
+                "{what} in {}: cannot tell whether it keeps idle connections alive (run with --duration 70); {proxies}",
+                secs(obs.watched)
+            ),
+        );
+    }
+    check(
+        "heartbeat",
+        Level::Pass,
+        format!(
+            "longest silence {} (nginx closes at 60 s, Cloudflare at 100 s)",
+            secs(longest)
+        ),
+    )
+}
+
+fn judge_retry(obs: &Observation) -> Check {
+    if obs.retries.is_empty() {
+        return check(
+            "retry",
+            Level::Pass,
+            "no retry: field (clients use their own delay)",
+        );
+    }
+    let shown: Vec<String> = obs
+        .retries
+        .iter()
+        .map(|d| format!("{} ms", d.as_millis()))
+        .collect();
+    let shown = shown.join(", ");
+    if obs.retries.iter().any(Duration::is_zero) {
+        check(
+            "retry",
+            Level::Warn,
+            format!("retry: {shown}: 0 makes every client reconnect at once when the server drops them (storms)"),
+        )
+    } else if obs.retries.iter().any(|d| *d > RETRY_MAX) {
+        check(
+            "retry",
+            Level::Warn,
+            format!("retry: {shown}: over an hour, clients may wait that long after a drop"),
+        )
+    } else {
+        check("retry", Level::Pass, format!("retry: {shown}"))
+    }
+}
+
+fn judge_ids(obs: &Observation) -> Check {
+    let total = obs.events.len();
+    if total == 0 {
+        return check(
+            "ids",
+            Level::Warn,
+            format!("no events in {}", secs(obs.watched)),
+        );
+    }
+    let with = obs.events.iter().filter(|e| !e.id.is_empty()).count();
+    match obs.events.iter().rev().find(|e| !e.id.is_empty()) {
+        None => check(
+            "ids",
+            Level::Warn,
+            format!("none of {total} events had an id: a client that reconnects cannot resume and misses what was sent meanwhile"),
+        ),
+        Some(last) if with < total => check(
+            "ids",
+            Level::Warn,
+            format!("{with} of {total} events had an id (last {:?})", last.id),
+        ),
+        Some(last) => check(
+            "ids",
+            Level::Pass,
+            format!("all {total} events had an id (last {:?})", last.id),
+        ),
+    }
+}
+
+async fn resume(
+    a: &CheckArgs,
+    req: &Request,
+    client: &reqwest::Client,
+    obs: &Observation,
+) -> Check {
+    let Some(last) = obs.events.iter().rev().find(|e| !e.id.is_empty()) else {
+        return check("resumption", Level::Skip, "no ids to resume from");
+    };
+    let seen: HashSet<&str> = obs.events.iter().map(|e| e.id.as_str()).collect();
+    let first_id = obs
+        .events
+        .iter()
+        .find(|e| !e.id.is_empty())
+        .map_or("", |e| e.id.as_str());
+    let wait = a.duration.min(RESUME_WAIT_MAX);
+    let deadline = Instant::now() + wait;
+    let rb = match req.build(client, &a.url, &last.id) {
+        Ok(rb) => rb,
+        Err(msg) => return check("resumption", Level::Fail, msg),
+    };
+    let mut resp = match tokio::time::timeout_at(deadline, rb.send()).await {
+        Err(_) => {
+            return check(
+                "resumption",
+                Level::Warn,
+                format!(
+                    "no response within {} to Last-Event-ID: {:?}",
+                    secs(wait),
+                    last.id
+                ),
+            )
+        }
+        Ok(Err(e)) => {
+            return check(
+                "resumption",
+                Level::Fail,
+                format!("reconnecting with Last-Event-ID failed: {}", chain(&e)),
+            )
+        }
+        Ok(Ok(r)) => r,
+    };
+    match resp.status().as_u16() {
+        200 => {}
+        204 => {
+            return check(
+                "resumption",
+                Level::Pass,
+                format!(
+                    "204 No Content after Last-Event-ID: {:?} (nothing left)",
+                    last.id
+                ),
+            )
+        }
+        _ => {
+            return check(
+                "resumption",
+                Level::Fail,
+                format!("answered {} to Last-Event-ID: {:?}", resp.status(), last.id),
+            )
+        }
+    }
+    let mut codec = SseCodec::new().with_max_event_size(64 * MIB);
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(c))) => c,
+            Err(_) | Ok(Ok(None)) | Ok(Err(_)) => {
+                return check(
+                    "resumption",
+                    Level::Warn,
+                    format!(
+                        "no event within {} after resuming from {:?}: cannot tell",
+                        secs(wait),
+                        last.id
+                    ),
+                )
+            }
+        };
+        codec.feed(chunk);
+        if let Ok(Some(m)) = codec.next_event() {
+            let id = m.id();
+            return if id.is_empty() {
+                check(
+                    "resumption",
+                    Level::Warn,
+                    "the first event after resuming had no id",
+                )
+            } else if id == first_id {
+                check(
+                    "resumption",
+                    Level::Fail,
+                    format!("replayed from the start: after Last-Event-ID: {:?} the first id was {id:?} again", last.id),
+                )
+            } else if seen.contains(id) {
+                check(
+                    "resumption",
+                    Level::Fail,
+                    format!(
+                        "after Last-Event-ID: {:?} the first id was {id:?}, already seen",
+                        last.id
+                    ),
+                )
+            } else {
+                check(
+                    "resumption",
+                    Level::Pass,
+                    format!(
+                        "after Last-Event-ID: {:?} the first id was {id:?}, a new one",
+                        last.id
+                    ),
+                )
+            };
+        }
+    }
+}
+
+fn judge_event_size(obs: &Observation) -> Check {
+    let Some(largest) = obs.events.iter().map(|e| e.size).max() else {
+        return check("event-size", Level::Skip, "no events");
+    };
+    let detail = format!("largest event {largest} bytes");
+    if largest > 16 * MIB {
+        check(
+            "event-size",
+            Level::Fail,
+            format!("{detail}: over 16 MiB, ssekit's default limit (clients refuse it)"),
+        )
+    } else if largest > MIB {
+        check(
+            "event-size",
+            Level::Warn,
+            format!("{detail}: over 1 MiB (many clients buffer a whole event in memory)"),
+        )
+    } else {
+        check("event-size", Level::Pass, detail)
+    }
+}
+
+/// A separate request that does not decode the body (reqwest removes
+/// `Content-Encoding` from a response it decodes), to see the encoding.
+async fn compression(a: &CheckArgs, req: &Request) -> Check {
+    let client = match (req.factory)()
+        .no_gzip()
+        .no_brotli()
+        .no_zstd()
+        .no_deflate()
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return check("compression", Level::Skip, format!("no client: {e}")),
+    };
+    let rb = match req.build(&client, &a.url, "") {
+        Ok(rb) => rb.header("accept-encoding", "gzip, br, zstd, deflate"),
+        Err(msg) => return check("compression", Level::Skip, msg),
+    };
+    let wait = a.duration.min(RESUME_WAIT_MAX);
+    let resp = match tokio::time::timeout(wait, rb.send()).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return check(
+                "compression",
+                Level::Skip,
+                format!("request failed: {}", chain(&e)),
+            )
+        }
+        Err(_) => {
+            return check(
+                "compression",
+                Level::Skip,
+                format!("no response within {}", secs(wait)),
+            )
+        }
+    };
+    let encoding = resp
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+    match encoding.as_deref() {
+        None | Some("") | Some("identity") => {
+            check("compression", Level::Pass, "none (uncompressed)")
+        }
+        Some(e)
+            if ["gzip", "br", "zstd", "deflate"]
+                .iter()
+                .any(|k| e.eq_ignore_ascii_case(k)) =>
+        {
+            check(
+                "compression",
+                Level::Pass,
+                format!("Content-Encoding: {e} (decoded as it streams; the server must flush it after every event)"),
+            )
+        }
+        Some(e) => check(
+            "compression",
+            Level::Fail,
+            format!("Content-Encoding: {e}, which SSE clients cannot decode"),
+        ),
+    }
+}
+
+fn report(a: &CheckArgs, checks: &[Check], colour: bool) {
+    let worst = checks
+        .iter()
+        .map(|c| c.level)
+        .max()
+        .unwrap_or(Level::Pass)
+        .max(Level::Pass);
+    if a.json {
+        let list: Vec<_> = checks
+            .iter()
+            .map(|c| json!({"check": c.name, "result": c.level.to_string(), "detail": c.detail}))
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "url": a.url,
+                "duration_s": a.duration.as_secs_f64(),
+                "result": worst.to_string(),
+                "checks": list,
+            })
+        );
+        return;
+    }
+    let paint = |level: Level| {
+        let code = match level {
+            Level::Pass => "32",
+            Level::Warn => "33",
+            Level::Fail => "31",
+            Level::Skip => "2",
+        };
+        if colour {
+            format!("\x1b[{code}m{level}\x1b[0m")
+        } else {
+            level.to_string()
+        }
+    };
+    println!("ssekit check {} (watched {})", a.url, secs(a.duration));
+    for c in checks {
+        println!("{}  {:<14}{}", paint(c.level), c.name, c.detail);
+    }
+    let count = |l| checks.iter().filter(|c| c.level == l).count();
+    println!(
+        "result: {} ({} passed, {} warnings, {} failed)",
+        paint(worst),
+        count(Level::Pass),
+        count(Level::Warn),
+        count(Level::Fail)
+    );
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(c) = source {
+        s.push_str(&format!(": {c}"));
+        source = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs_f(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    /// An observation with events (and chunks) at these times, open for
+    /// `watched` seconds.
+    fn obs(watched: f64, events: &[f64]) -> Observation {
+        Observation {
+            watched: secs_f(watched),
+            chunks: events.iter().map(|t| secs_f(*t)).collect(),
+            events: events
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Seen {
+                    at: secs_f(*t),
+                    id: i.to_string(),
+                    size: 10,
+                })
+                .collect(),
+            retries: Vec::new(),
+            end: End::StillOpen,
+        }
+    }
+
+    #[test]
+    fn heartbeat_thresholds() {
+        let level = |watched, events: &[f64]| judge_heartbeat(&obs(watched, events)).level;
+        assert_eq!(
+            level(200.0, &[0.0, 30.0, 60.0, 90.0, 120.0, 150.0, 180.0]),
+            Level::Pass
+        );
+        assert_eq!(level(200.0, &[0.0, 46.0, 92.0, 138.0, 184.0]), Level::Warn);
+        assert_eq!(level(200.0, &[0.0, 61.0, 122.0, 183.0]), Level::Fail);
+        assert_eq!(level(200.0, &[0.0, 101.0, 190.0]), Level::Fail);
+        // The silence after the last chunk counts, as does the start.
+        assert_eq!(level(200.0, &[0.0, 10.0]), Level::Fail);
+        assert_eq!(level(90.0, &[50.0, 60.0, 70.0, 80.0]), Level::Warn);
+        // Short runs: a silence of half the run cannot be judged.
+        assert_eq!(level(10.0, &[0.1, 1.0, 2.0]), Level::Warn);
+        assert_eq!(level(10.0, &[]), Level::Warn);
+        assert_eq!(level(10.0, &[0.5, 3.0, 6.0, 9.0]), Level::Pass);
+        let cf = judge_heartbeat(&obs(200.0, &[0.0, 101.0, 190.0]));
+        assert!(cf.detail.contains("Cloudflare"), "{}", cf.detail);
+    }
+
+    #[test]
+    fn bursts_need_three_events_within_10_ms_after_a_second_of_silence() {
+        let burst = |events: &[f64]| bursts(&obs(5.0, events));
+        assert_eq!(burst(&[1.2, 1.2, 1.205]), (3, 1));
+        assert_eq!(burst(&[1.2, 1.2]), (0, 0), "two are not a burst");
+        assert_eq!(burst(&[0.5, 0.5, 0.5]), (0, 0), "no silence before");
+        assert_eq!(burst(&[0.0, 0.5, 0.5, 0.5]), (0, 0));
+        assert_eq!(burst(&[0.0, 1.5, 1.5, 1.5, 3.0, 3.0, 3.0]), (6, 2));
+        assert_eq!(
+            burst(&[1.2, 1.22, 1.24]),
+            (0, 0),
+            "20 ms apart is not a burst"
+        );
+        assert_eq!(
+            judge_buffering(&obs(5.0, &[1.2, 1.2, 1.2]), None).level,
+            Level::Fail
+        );
+        let mostly_spread = obs(5.0, &[0.0, 0.2, 0.4, 0.6, 1.7, 1.7, 1.7]);
+        assert_eq!(judge_buffering(&mostly_spread, None).level, Level::Warn);
+    }
+
+    #[test]
+    fn retry_and_size_thresholds() {
+        let mut o = obs(1.0, &[0.0]);
+        o.retries = vec![Duration::from_millis(3000)];
+        assert_eq!(judge_retry(&o).level, Level::Pass);
+        o.retries = vec![Duration::ZERO];
+        assert_eq!(judge_retry(&o).level, Level::Warn);
+        o.retries = vec![RETRY_MAX];
+        assert_eq!(judge_retry(&o).level, Level::Pass);
+        o.retries = vec![RETRY_MAX + Duration::from_millis(1)];
+        assert_eq!(judge_retry(&o).level, Level::Warn);
+
+        let sized = |size| {
+            let mut o = obs(1.0, &[0.0]);
+            o.events[0].size = size;
+            judge_event_size(&o).level
+        };
+        assert_eq!(sized(MIB), Level::Pass);
+        assert_eq!(sized(MIB + 1), Level::Warn);
+        assert_eq!(sized(16 * MIB + 1), Level::Fail);
+        assert_eq!(judge_event_size(&obs(1.0, &[])).level, Level::Skip);
+    }
+
+    #[test]
+    fn header_rules() {
+        assert_eq!(
+            judge_content_type(Some("text/event-stream")).level,
+            Level::Pass
+        );
+        assert_eq!(
+            judge_content_type(Some("Text/Event-Stream; charset=UTF-8")).level,
+            Level::Pass
+        );
+        assert_eq!(
+            judge_content_type(Some("text/event-stream; charset=latin1")).level,
+            Level::Warn
+        );
+        assert_eq!(judge_content_type(Some("text/plain")).level, Level::Fail);
+        assert_eq!(judge_content_type(None).level, Level::Fail);
+        assert_eq!(
+            judge_cache_control(Some("no-store, must-revalidate")).level,
+            Level::Pass
+        );
+        assert_eq!(
+            judge_cache_control(Some("private, No-Cache")).level,
+            Level::Pass
+        );
+        assert_eq!(judge_cache_control(Some("max-age=5")).level, Level::Warn);
+        assert_eq!(judge_cache_control(None).level, Level::Warn);
+    }
+}

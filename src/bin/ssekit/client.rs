@@ -1,0 +1,150 @@
+//! The HTTP side shared by every subcommand: the request's method, headers
+//! and body as the flags give them, and the TLS settings (--cacert,
+//! --insecure) as a `reqwest::ClientBuilder` factory.
+
+use std::sync::Arc;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::Method;
+
+use crate::cli::RequestArgs;
+
+/// Makes the `reqwest::ClientBuilder`s of every connection, with the TLS
+/// settings of the flags applied.
+pub type Factory = Arc<dyn Fn() -> reqwest::ClientBuilder + Send + Sync>;
+
+/// The request the flags describe, checked.
+pub struct Request {
+    pub method: Method,
+    /// The -H headers, in order, plus `Content-Type: application/json` for
+    /// a JSON body when -H set no content type.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub factory: Factory,
+}
+
+impl Request {
+    /// # Errors
+    ///
+    /// A message for bad usage: an unreadable or empty --cacert file.
+    pub fn from_args(a: &RequestArgs) -> Result<Request, String> {
+        let method = match (&a.method, &a.data) {
+            (Some(m), _) => m.clone(),
+            (None, Some(_)) => Method::POST,
+            (None, None) => Method::GET,
+        };
+        let mut headers = a.headers.clone();
+        let has_type = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(CONTENT_TYPE.as_str()));
+        if let Some(body) = &a.data {
+            if !has_type && serde_json::from_slice::<serde_json::Value>(&body.0).is_ok() {
+                headers.push(("Content-Type".into(), "application/json".into()));
+            }
+        }
+        let factory = factory(a)?;
+        Ok(Request {
+            method,
+            headers,
+            body: a.data.clone().map(|b| b.0),
+            factory,
+        })
+    }
+
+    /// The headers as a map, for a plain reqwest request (the event source
+    /// takes them one by one, so that it reports a bad one itself).
+    ///
+    /// # Errors
+    ///
+    /// A message naming an invalid header.
+    pub fn header_map(&self) -> Result<HeaderMap, String> {
+        let mut map = HeaderMap::new();
+        for (n, v) in &self.headers {
+            let name = HeaderName::from_bytes(n.as_bytes())
+                .map_err(|_| format!("invalid header name {n:?}"))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {n:?}"))?;
+            map.append(name, value);
+        }
+        Ok(map)
+    }
+
+    /// A plain client (for `check` and `record`), following redirects as
+    /// reqwest does by default.
+    ///
+    /// # Errors
+    ///
+    /// The reason the client could not be built.
+    pub fn client(&self) -> Result<reqwest::Client, String> {
+        (self.factory)()
+            .build()
+            .map_err(|e| format!("building the HTTP client failed: {e}"))
+    }
+
+    /// A request as an SSE client sends it, with `Last-Event-ID` when `id`
+    /// is not empty.
+    ///
+    /// # Errors
+    ///
+    /// A message naming an invalid header.
+    pub fn build(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        id: &str,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        let mut rb = client
+            .request(self.method.clone(), url)
+            .header("accept", "text/event-stream")
+            .header("cache-control", "no-cache")
+            .headers(self.header_map()?);
+        if !id.is_empty() {
+            rb = rb.header("last-event-id", id);
+        }
+        if let Some(b) = &self.body {
+            rb = rb.body(b.clone());
+        }
+        Ok(rb)
+    }
+}
+
+#[cfg(any(feature = "rustls", feature = "native-tls"))]
+fn factory(a: &RequestArgs) -> Result<Factory, String> {
+    let certs = match &a.cacert {
+        None => Vec::new(),
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("--cacert: reading {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("--cacert: {} is not a PEM file: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "--cacert: no certificate in {} (expected PEM)",
+                    path.display()
+                ));
+            }
+            certs
+        }
+    };
+    let insecure = a.insecure;
+    Ok(Arc::new(move || {
+        let mut b = reqwest::Client::builder();
+        if !certs.is_empty() {
+            b = b.tls_certs_merge(certs.clone());
+        }
+        if insecure {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        b
+    }))
+}
+
+#[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+fn factory(a: &RequestArgs) -> Result<Factory, String> {
+    if a.cacert.is_some() || a.insecure {
+        return Err(
+            "--cacert and --insecure need a build with TLS (feature rustls or native-tls)".into(),
+        );
+    }
+    Ok(Arc::new(reqwest::Client::builder))
+}

@@ -1,0 +1,194 @@
+//! How the default command shows a stream: events on stdout, status on
+//! stderr (or everything as JSON lines on stdout), colour only on a
+//! terminal, every error printed once.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+use ssekit::{Event, Open};
+
+use crate::time::now_rfc3339;
+
+/// How the output looks.
+pub struct Printer {
+    pub json: bool,
+    pub colour: bool,
+    /// -i: print each opened connection's status and headers.
+    pub include: bool,
+}
+
+impl Printer {
+    pub fn paint(&self, code: &str, text: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    pub fn out(&self, line: &str) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()
+    }
+
+    /// One JSON line, with the time added as its `time` field.
+    pub fn out_json(&self, mut value: Value) -> io::Result<()> {
+        if let Value::Object(map) = &mut value {
+            map.insert("time".into(), now_rfc3339().into());
+        }
+        self.out(&value.to_string())
+    }
+
+    /// A status line: on stderr for people, on stdout in JSON mode.
+    pub fn status(&self, value: Value, human: String) -> io::Result<()> {
+        if self.json {
+            self.out_json(value)
+        } else {
+            eprintln!("{}", self.paint("2", &human));
+            Ok(())
+        }
+    }
+
+    /// Prints one item of the stream. `connected` says whether a connection
+    /// was open before a reconnection, to tell a lost connection from one
+    /// that never opened.
+    pub fn event(&self, ev: &Event, connected: bool) -> io::Result<()> {
+        match ev {
+            Event::Open(o) => self.open(o),
+            Event::Message(m) => {
+                if self.json {
+                    return self.out_json(
+                        json!({"kind": "message", "type": m.event(), "data": m.data(), "id": m.id()}),
+                    );
+                }
+                let mut head = self.paint("36", m.event());
+                if !m.id().is_empty() {
+                    head.push(' ');
+                    head.push_str(&self.paint("2", &format!("id={}", m.id())));
+                }
+                let data = m.data().replace('\n', "\n  ");
+                self.out(&format!("{head}: {data}"))
+            }
+            Event::Comment(c) => {
+                if self.json {
+                    self.out_json(json!({"kind": "comment", "comment": c}))
+                } else {
+                    self.out(&self.paint("2", &format!(":{c}")))
+                }
+            }
+            Event::Reconnecting(r) => {
+                let what = if connected {
+                    "disconnected"
+                } else {
+                    "connection failed"
+                };
+                self.status(
+                    json!({
+                        "kind": "reconnecting",
+                        "attempt": r.attempt(),
+                        "delay_ms": r.delay().as_millis() as u64,
+                        "cause": format!("{:#}", r.cause()),
+                        "was_connected": connected,
+                    }),
+                    format!(
+                        "* {what} ({:#}); reconnecting in {} ms (attempt {})",
+                        r.cause(),
+                        r.delay().as_millis(),
+                        r.attempt()
+                    ),
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn open(&self, o: &Open) -> io::Result<()> {
+        if self.json {
+            let mut v = json!({"kind": "open", "status": o.status().as_u16(), "url": o.url().as_str(), "attempt": o.attempt()});
+            if self.include {
+                v["headers"] = headers_json(o.headers());
+            }
+            return self.out_json(v);
+        }
+        eprintln!(
+            "{}",
+            self.paint(
+                "2",
+                &format!(
+                    "* connected: {} {} (attempt {})",
+                    o.status(),
+                    o.url(),
+                    o.attempt()
+                )
+            )
+        );
+        if self.include {
+            // As curl -i, on stdout before the events. ssekit's `Open` does
+            // not carry the HTTP version, so the status line has none.
+            let mut text = format!("HTTP {}\n", o.status());
+            for (name, value) in o.headers() {
+                text.push_str(&format!(
+                    "{}: {}\n",
+                    name,
+                    String::from_utf8_lossy(value.as_bytes())
+                ));
+            }
+            self.out(&text)?;
+        }
+        Ok(())
+    }
+
+    pub fn error(&self, e: &ssekit::Error) {
+        let _ = if self.json {
+            self.out_json(json!({
+                "kind": "error",
+                "error": e.to_string(),
+                "status": e.status().map(|s| s.as_u16()),
+                "body": e.body(),
+                "truncated": e.is_truncated(),
+            }))
+        } else {
+            eprintln!("{}", self.paint("31", &human_error(e)));
+            Ok(())
+        };
+    }
+}
+
+/// The error and its causes, one per line, and the response body unless
+/// one of those lines already shows all of it (an error's message quotes
+/// the start of the body it carries, on one line).
+pub fn human_error(e: &ssekit::Error) -> String {
+    let mut msg = format!("error: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(&format!("\n  caused by: {s}"));
+        source = s.source();
+    }
+    if let Some(body) = e.body().filter(|b| !b.trim().is_empty()) {
+        let one_line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !msg.contains(&one_line) {
+            msg.push_str(&format!("\nresponse body:\n{body}"));
+        }
+    }
+    msg
+}
+
+/// Headers as a JSON object; a repeated name maps to an array of values.
+pub fn headers_json(headers: &reqwest::header::HeaderMap) -> Value {
+    let mut map = serde_json::Map::new();
+    for name in headers.keys() {
+        let values: Vec<Value> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned().into())
+            .collect();
+        let value = if values.len() == 1 {
+            values.into_iter().next().unwrap_or_default()
+        } else {
+            Value::Array(values)
+        };
+        map.insert(name.as_str().to_owned(), value);
+    }
+    Value::Object(map)
+}

@@ -1,0 +1,169 @@
+//! `ssekit record URL -o FILE`: save one response's body chunks with their
+//! arrival times, in the recording format of `ssekit::testing::Recording`
+//! (JSON Lines, version 1), for `ssekit serve` or a `MockServer` to replay.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use ssekit::testing::{RecordedChunk, Recording};
+use ssekit::SseCodec;
+use tokio::time::Instant;
+
+use crate::cli::RecordArgs;
+use crate::client::Request;
+
+pub const HELP: &str = "\
+Makes one request (no reconnection) and writes FILE as it goes: a header
+line {\"ssekit_recording\":1,\"url\":...,\"status\":200,\"headers\":[[name,value],...]}
+then one line per body chunk as it arrived, {\"t_ms\":123,\"data\":\"...\"}
+(t_ms: milliseconds since the response head; a chunk that is not UTF-8 is
+written as \"data_b64\"). The body is stored decoded (not compressed).
+
+Stops at --max-events (the chunk that completes the Nth event is kept
+whole), at --timeout, or when the server ends the body; all three exit 0.
+Exit 1 when the response is not 200 text/event-stream or the connection
+fails, 2 on bad usage.";
+
+pub async fn run(a: RecordArgs) -> ExitCode {
+    let req = match Request::from_args(&a.request) {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("ssekit: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let deadline = a.timeout.map(|t| Instant::now() + t);
+    let client = match req.client() {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("ssekit: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let rb = match req.build(&client, &a.url, "") {
+        Ok(rb) => rb,
+        Err(msg) => {
+            eprintln!("ssekit: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut resp = match within(deadline, rb.send()).await {
+        None => {
+            eprintln!("error: no response within the --timeout");
+            return ExitCode::from(1);
+        }
+        Some(Err(e)) => {
+            eprintln!("error: request failed: {}", chain(&e));
+            return ExitCode::from(1);
+        }
+        Some(Ok(r)) => r,
+    };
+    let head_at = Instant::now();
+    let status = resp.status();
+    let media = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if status != reqwest::StatusCode::OK || !is_event_stream(&media) {
+        let body = within(deadline, resp.text())
+            .await
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        eprintln!("error: not recording: the server answered {status} {media:?}");
+        if !body.trim().is_empty() {
+            eprintln!(
+                "response body:\n{}",
+                body.chars().take(4096).collect::<String>()
+            );
+        }
+        return ExitCode::from(1);
+    }
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let recording = Recording::new(resp.url().as_str(), status.as_u16(), headers);
+    let mut file = match std::fs::File::create(&a.output) {
+        Ok(f) => std::io::BufWriter::new(f),
+        Err(e) => {
+            eprintln!("ssekit: cannot write {}: {e}", a.output.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut write = |line: String| -> std::io::Result<()> {
+        file.write_all(line.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.flush()
+    };
+    if let Err(e) = write(recording.header_line()) {
+        eprintln!("error: writing {}: {e}", a.output.display());
+        return ExitCode::from(1);
+    }
+    let mut codec = SseCodec::new().with_max_event_size(usize::MAX);
+    let (mut events, mut chunks) = (0u64, 0u64);
+    let mut code = ExitCode::SUCCESS;
+    let why = loop {
+        let chunk = match within(deadline, resp.chunk()).await {
+            None => break "--timeout reached",
+            Some(Ok(None)) => break "the server ended the body",
+            Some(Ok(Some(c))) => c,
+            Some(Err(e)) => {
+                eprintln!("error: reading the body failed: {}", chain(&e));
+                code = ExitCode::from(1);
+                break "the connection failed";
+            }
+        };
+        let line = RecordedChunk::new(head_at.elapsed(), chunk.clone()).to_line();
+        if let Err(e) = write(line) {
+            eprintln!("error: writing {}: {e}", a.output.display());
+            return ExitCode::from(1);
+        }
+        chunks += 1;
+        codec.feed(chunk);
+        while let Ok(Some(_)) = codec.next_event() {
+            events += 1;
+        }
+        if a.max_events.is_some_and(|n| events >= n) {
+            break "--max-events reached";
+        }
+    };
+    eprintln!(
+        "* recorded {events} events in {chunks} chunks to {} ({why})",
+        a.output.display()
+    );
+    code
+}
+
+/// `fut`'s output, or `None` when the deadline came first.
+async fn within<F: std::future::Future>(deadline: Option<Instant>, fut: F) -> Option<F::Output> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, fut).await.ok(),
+        None => Some(fut.await),
+    }
+}
+
+fn is_event_stream(media: &str) -> bool {
+    media
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(c) = source {
+        s.push_str(&format!(": {c}"));
+        source = c.source();
+    }
+    s
+}

@@ -1,0 +1,394 @@
+#![cfg(feature = "cli")]
+//! `ssekit check` as a subprocess against in-process servers: for each
+//! check, a server that passes it and one that does not, and the exit
+//! status (0 unless something FAILed, 1 otherwise, 2 on bad usage).
+//!
+//! Thresholds that take a minute to reach (heartbeats of 60 s and 100 s) or
+//! megabytes to send (16 MiB events) are tested on the rules themselves, in
+//! the unit tests of `src/bin/ssekit/check.rs`. Every run has a time limit.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use ssekit::testing::{MockRequest, MockServer, Script};
+use ssekit::MessageEvent;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ssekit");
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// What one `ssekit check --json` run reported.
+struct Report {
+    code: i32,
+    json: Value,
+    stderr: String,
+}
+
+impl Report {
+    /// The result of check `name` and its detail.
+    #[track_caller]
+    fn get(&self, name: &str) -> (String, String) {
+        let checks = self.json["checks"].as_array().expect("a list of checks");
+        let c = checks
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no check {name} in {}", self.json));
+        (
+            c["result"].as_str().unwrap().to_owned(),
+            c["detail"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    #[track_caller]
+    fn expect(&self, name: &str, result: &str, detail_contains: &str) -> &Self {
+        let (r, d) = self.get(name);
+        assert_eq!(r, result, "{name}: {d}\n{}", self.json);
+        assert!(
+            d.contains(detail_contains),
+            "{name}: {d:?} lacks {detail_contains:?}"
+        );
+        self
+    }
+}
+
+async fn check(url: &str, extra: &[&str]) -> Report {
+    let mut args = vec!["check", url, "--json"];
+    if !extra.contains(&"--duration") {
+        args.extend(["--duration", "1.5"]);
+    }
+    args.extend_from_slice(extra);
+    let out = tokio::process::Command::new(BIN)
+        .args(&args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(LIMIT, out)
+        .await
+        .unwrap_or_else(|_| panic!("ssekit {args:?} did not exit in time"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not one JSON report ({e}): {stdout}\n{stderr}"));
+    Report {
+        code: out.status.code().expect("exited"),
+        json,
+        stderr,
+    }
+}
+
+/// A well-behaved feed: `retry: 2000`, an event with an id every 100 ms,
+/// resuming after the Last-Event-ID it is sent.
+fn ticker(req: &MockRequest) -> Script {
+    let from = req
+        .last_event_id()
+        .and_then(|s| s.parse::<u32>().ok())
+        .map_or(1, |n| n + 1);
+    let mut s = Script::sse().retry(ms(2000));
+    for k in from..from + 60 {
+        s = s
+            .message(&MessageEvent::new("", format!("tick {k}"), k.to_string()))
+            .sleep(ms(100));
+    }
+    s.stall()
+}
+
+#[tokio::test]
+async fn a_well_behaved_feed_passes_everything() {
+    let server = MockServer::builder()
+        .responder(ticker)
+        .start()
+        .await
+        .unwrap();
+    let r = check(&server.url("/feed"), &[]).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    assert_eq!(r.json["result"], "PASS", "{}", r.json);
+    r.expect("status", "PASS", "200 OK")
+        .expect("content-type", "PASS", "text/event-stream")
+        .expect("cache-control", "PASS", "no-cache")
+        .expect("connection", "PASS", "open")
+        .expect("buffering", "PASS", "none in bursts")
+        .expect("heartbeat", "PASS", "longest silence")
+        .expect("retry", "PASS", "2000 ms")
+        .expect("ids", "PASS", "had an id")
+        .expect("resumption", "PASS", "a new one")
+        .expect("event-size", "PASS", "largest event")
+        .expect("compression", "PASS", "none");
+    let reqs = server.requests();
+    assert_eq!(reqs[0].header("accept"), Some("text/event-stream"));
+    let resumed = reqs
+        .iter()
+        .find(|r| r.last_event_id().is_some())
+        .expect("a request resuming with Last-Event-ID");
+    assert!(resumed.last_event_id().unwrap().parse::<u32>().unwrap() >= 5);
+}
+
+#[tokio::test]
+async fn a_status_other_than_200_fails_and_skips_the_rest() {
+    let server = MockServer::start(Script::status(404).write("no such feed"))
+        .await
+        .unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    assert_eq!(r.code, 1);
+    r.expect("status", "FAIL", "no such feed");
+    assert_eq!(r.json["checks"].as_array().unwrap().len(), 1);
+    assert_eq!(r.json["result"], "FAIL");
+}
+
+#[tokio::test]
+async fn the_media_type_must_be_event_stream() {
+    let server = MockServer::start(
+        Script::status(200)
+            .header("content-type", "application/json")
+            .write("{}"),
+    )
+    .await
+    .unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    assert_eq!(r.code, 1);
+    r.expect("content-type", "FAIL", "application/json");
+
+    let server = MockServer::builder()
+        .responder(|req| {
+            ticker(req).header("content-type", "text/event-stream; charset=iso-8859-1")
+        })
+        .start()
+        .await
+        .unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    assert_eq!(r.code, 0, "a warning is not a failure");
+    r.expect("content-type", "WARN", "charset iso-8859-1");
+    assert_eq!(r.json["result"], "WARN");
+}
+
+#[tokio::test]
+async fn a_missing_or_caching_cache_control_warns() {
+    let server = MockServer::builder()
+        .responder(|req| ticker(req).without_header("cache-control"))
+        .start()
+        .await
+        .unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    assert_eq!(r.code, 0);
+    r.expect("cache-control", "WARN", "missing");
+
+    let server = MockServer::builder()
+        .responder(|req| ticker(req).header("cache-control", "public, max-age=60"))
+        .start()
+        .await
+        .unwrap();
+    check(&server.url("/"), &[])
+        .await
+        .expect("cache-control", "WARN", "max-age=60");
+}
+
+#[tokio::test]
+async fn events_released_in_a_burst_after_a_silence_are_buffering() {
+    let mut burst = String::new();
+    for k in 1..=6 {
+        burst.push_str(&format!("id: {k}\ndata: {k}\n\n"));
+    }
+    let server = MockServer::start(Script::sse().sleep(ms(1100)).write(burst).stall())
+        .await
+        .unwrap();
+    let r = check(&server.url("/"), &["--duration", "2"]).await;
+    assert_eq!(r.code, 1);
+    r.expect("buffering", "FAIL", "6 of 6 events arrived in 1 bursts");
+
+    // One burst among spread-out events: a warning.
+    let mut script = Script::sse();
+    for k in 1..=8 {
+        script = script.event(&format!("spread {k}")).sleep(ms(60));
+    }
+    let script = script
+        .sleep(ms(1100))
+        .write("data: a\n\ndata: b\n\ndata: c\n\n")
+        .stall();
+    let server = MockServer::start(script).await.unwrap();
+    let r = check(&server.url("/"), &["--duration", "2.5"]).await;
+    r.expect("buffering", "WARN", "3 of 11 events");
+
+    // Nothing at all: cannot tell a silent stream from a full buffer.
+    let server = MockServer::start(Script::sse().stall()).await.unwrap();
+    check(&server.url("/"), &[])
+        .await
+        .expect("buffering", "WARN", "no bytes");
+}
+
+#[tokio::test]
+async fn a_long_silence_is_reported_against_proxy_timeouts() {
+    let server = MockServer::start(Script::sse().event("only one").stall())
+        .await
+        .unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    r.expect("heartbeat", "WARN", "run with --duration 70");
+    // Comments count as heartbeats.
+    let mut script = Script::sse().event("x");
+    for _ in 0..30 {
+        script = script.sleep(ms(100)).comment(" ping");
+    }
+    let server = MockServer::start(script.stall()).await.unwrap();
+    check(&server.url("/"), &[])
+        .await
+        .expect("heartbeat", "PASS", "longest silence 0.1 s");
+}
+
+#[tokio::test]
+async fn retry_zero_and_retry_over_an_hour_warn() {
+    for (retry, why) in [("0", "storms"), ("3600001", "over an hour")] {
+        let body = format!("retry: {retry}\nid: 1\ndata: x\n\n");
+        let server = MockServer::start(Script::sse().write(body).stall())
+            .await
+            .unwrap();
+        let r = check(&server.url("/"), &[]).await;
+        r.expect("retry", "WARN", why);
+    }
+}
+
+#[tokio::test]
+async fn events_without_ids_warn_and_skip_resumption() {
+    let mut script = Script::sse();
+    for k in 0..5 {
+        script = script.event(&format!("{k}")).sleep(ms(100));
+    }
+    let server = MockServer::start(script.stall()).await.unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    assert_eq!(r.code, 0);
+    r.expect("ids", "WARN", "none of 5 events had an id")
+        .expect("resumption", "SKIP", "no ids");
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_last_event_id_fails_resumption() {
+    // Always from the start.
+    let server = MockServer::builder()
+        .responder(|_| {
+            let mut s = Script::sse();
+            for k in 1..=3 {
+                s = s.message(&MessageEvent::new("", "x", k.to_string()));
+            }
+            s.stall()
+        })
+        .start()
+        .await
+        .unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    assert_eq!(r.code, 1);
+    r.expect("resumption", "FAIL", "replayed from the start");
+
+    // Resumes, but repeats the last id it was given.
+    let server = MockServer::builder()
+        .responder(|req| {
+            let from = req
+                .last_event_id()
+                .and_then(|s| s.parse::<u32>().ok())
+                .unwrap_or(1);
+            let mut s = Script::sse();
+            for k in from..from + 3 {
+                s = s.message(&MessageEvent::new("", "x", k.to_string()));
+            }
+            s.stall()
+        })
+        .start()
+        .await
+        .unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    assert_eq!(r.code, 1);
+    r.expect("resumption", "FAIL", "already seen");
+
+    // A server with nothing more to send after the last id says 204.
+    let server = MockServer::builder()
+        .responder(|req| match req.last_event_id() {
+            Some(_) => Script::status(204),
+            None => Script::sse()
+                .message(&MessageEvent::new("", "x", "1"))
+                .stall(),
+        })
+        .start()
+        .await
+        .unwrap();
+    check(&server.url("/"), &[])
+        .await
+        .expect("resumption", "PASS", "204");
+}
+
+#[tokio::test]
+async fn an_event_over_a_mebibyte_warns() {
+    let big = format!("id: 1\ndata: {}\n\n", "z".repeat(1024 * 1024 + 10));
+    let server = MockServer::start(Script::sse().write(big).stall())
+        .await
+        .unwrap();
+    check(&server.url("/"), &[])
+        .await
+        .expect("event-size", "WARN", "over 1 MiB");
+}
+
+#[tokio::test]
+async fn compression_is_reported_and_an_unknown_encoding_fails() {
+    let server = MockServer::builder()
+        .responder(|req| ticker(req).gzip())
+        .start()
+        .await
+        .unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    assert_eq!(r.code, 0, "{}", r.json);
+    r.expect("compression", "PASS", "Content-Encoding: gzip")
+        .expect("ids", "PASS", "had an id");
+
+    let server = MockServer::builder()
+        .responder(|req| ticker(req).header("content-encoding", "compress"))
+        .start()
+        .await
+        .unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    assert_eq!(r.code, 1);
+    r.expect("compression", "FAIL", "compress");
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_warns_and_one_that_breaks_fails() {
+    let server = MockServer::start(Script::sse().event("bye")).await.unwrap();
+    check(&server.url("/"), &[])
+        .await
+        .expect("connection", "WARN", "ended the stream");
+
+    let server = MockServer::start(Script::sse().write("data: cut").cut_after(5))
+        .await
+        .unwrap();
+    let r = check(&server.url("/"), &[]).await;
+    assert_eq!(r.code, 1);
+    r.expect("connection", "FAIL", "failed after");
+}
+
+#[tokio::test]
+async fn the_human_report_and_bad_usage() {
+    let server = MockServer::builder()
+        .responder(ticker)
+        .start()
+        .await
+        .unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .args(["check", &server.url("/"), "--duration", "1"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(LIMIT, out).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("PASS  status        200 OK"), "{text}");
+    assert!(
+        text.contains("\nresult: PASS (11 passed, 0 warnings, 0 failed)"),
+        "{text}"
+    );
+    assert!(!text.contains("\x1b["), "no colour on a pipe");
+
+    for args in [&["check"][..], &["check", "http://x/", "--duration", "0"]] {
+        let out = tokio::process::Command::new(BIN).args(args).output();
+        let out = tokio::time::timeout(LIMIT, out).await.unwrap().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}

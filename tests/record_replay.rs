@@ -1,0 +1,271 @@
+#![cfg(feature = "cli")]
+//! `ssekit record` and `ssekit serve` as subprocesses: a stream recorded
+//! from an in-process server and served again has the same events, ids
+//! and spacing (within a tolerance), resumes after a Last-Event-ID, and
+//! follows --speed and --loop.
+//!
+//! Every run and every wait has a time limit.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use ssekit::testing::{ExpectEvents, MockServer, Recording, Script};
+use ssekit::{EventSource, MessageEvent};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ssekit");
+const LIMIT: Duration = Duration::from_secs(20);
+/// How far a replayed gap may differ from the recorded one.
+const TOLERANCE: Duration = Duration::from_millis(120);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "ssekit-rr-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Removes the file on drop.
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn run(args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(LIMIT, out)
+        .await
+        .unwrap_or_else(|_| panic!("ssekit {args:?} did not exit in time"))
+        .unwrap();
+    (
+        out.status.code().expect("exited"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A running `ssekit serve` and the URL it printed first.
+struct Serve {
+    _child: tokio::process::Child,
+    url: String,
+}
+
+async fn serve(args: &[&str]) -> Serve {
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(LIMIT, lines.next_line())
+        .await
+        .expect("no URL printed in time")
+        .unwrap()
+        .expect("stdout ended without a URL");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
+        "the first line is the URL: {url:?}"
+    );
+    Serve { _child: child, url }
+}
+
+fn source_script() -> Script {
+    Script::sse()
+        .header("x-origin", "test")
+        .message(&MessageEvent::new("tick", "one", "1"))
+        .sleep(ms(400))
+        .message(&MessageEvent::new("tick", "two\nlines", "2"))
+        .sleep(ms(300))
+        .comment(" keep-alive")
+        .message(&MessageEvent::new("", "three", "3"))
+}
+
+/// Records the source script to a file; returns the file (removed on drop).
+async fn record() -> (Cleanup, Recording) {
+    let source = MockServer::start(source_script()).await.unwrap();
+    let file = Cleanup(temp_path("rec.jsonl"));
+    let path = file.0.to_str().unwrap();
+    let (code, _, stderr) = run(&[
+        "record",
+        &source.url("/feed"),
+        "-o",
+        path,
+        "--max-events",
+        "3",
+    ])
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("recorded 3 events"), "{stderr}");
+    let text = std::fs::read_to_string(&file.0).unwrap();
+    assert!(text.starts_with("{\"ssekit_recording\":1,"), "{text}");
+    let rec: Recording = text.parse().unwrap();
+    (file, rec)
+}
+
+#[tokio::test]
+async fn a_recording_has_the_head_the_bytes_and_their_times() {
+    let (_file, rec) = record().await;
+    assert!(rec.url().ends_with("/feed"), "{}", rec.url());
+    assert_eq!(rec.status(), 200);
+    assert!(rec
+        .headers()
+        .iter()
+        .any(|(n, v)| n == "x-origin" && v == "test"));
+    assert_eq!(
+        &rec.body()[..],
+        b"event: tick\nid: 1\ndata: one\n\nevent: tick\nid: 2\ndata: two\ndata: lines\n\n: keep-alive\nid: 3\ndata: three\n\n"
+    );
+    // Three writes after pauses of 400 and 300 ms (the comment and the
+    // third event may share a chunk).
+    let times: Vec<Duration> = rec.chunks().iter().map(|c| c.at()).collect();
+    let second = times
+        .iter()
+        .find(|t| **t >= ms(300))
+        .expect("a chunk after the pause");
+    assert!(second.abs_diff(ms(400)) < TOLERANCE, "{times:?}");
+    assert!(
+        times.last().unwrap().abs_diff(ms(700)) < TOLERANCE,
+        "{times:?}"
+    );
+}
+
+#[tokio::test]
+async fn serve_replays_the_same_events_ids_and_spacing() {
+    let (file, _) = record().await;
+    let server = serve(&[file.0.to_str().unwrap()]).await;
+    let mut es = EventSource::new(&server.url).unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let m = es.next_message_within(LIMIT).await.unwrap();
+        got.push((
+            m.event().to_owned(),
+            m.data().to_owned(),
+            m.id().to_owned(),
+            started.elapsed(),
+        ));
+    }
+    let summary: Vec<_> = got
+        .iter()
+        .map(|(t, d, i, _)| (t.as_str(), d.as_str(), i.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("tick", "one", "1"),
+            ("tick", "two\nlines", "2"),
+            ("message", "three", "3")
+        ]
+    );
+    let gap1 = got[1].3 - got[0].3;
+    let gap2 = got[2].3 - got[1].3;
+    assert!(gap1.abs_diff(ms(400)) < TOLERANCE, "{gap1:?}");
+    assert!(gap2.abs_diff(ms(300)) < TOLERANCE, "{gap2:?}");
+}
+
+#[tokio::test]
+async fn serve_resumes_after_last_event_id_and_says_204_when_nothing_is_left() {
+    let (file, _) = record().await;
+    let server = serve(&[file.0.to_str().unwrap()]).await;
+
+    let mut es = EventSource::builder(&server.url)
+        .last_event_id("2")
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let m = es.next_message_within(LIMIT).await.unwrap();
+    assert_eq!((m.data(), m.id()), ("three", "3"));
+    assert!(
+        started.elapsed().abs_diff(ms(300)) < TOLERANCE,
+        "timed from the cut: {:?}",
+        started.elapsed()
+    );
+
+    let mut es = EventSource::builder(&server.url)
+        .last_event_id("3")
+        .build()
+        .unwrap();
+    let end = tokio::time::timeout(LIMIT, es.next()).await.unwrap();
+    assert!(end.is_none(), "204 ends the stream cleanly: {end:?}");
+
+    // An id the recording does not have: from the start.
+    let mut es = EventSource::builder(&server.url)
+        .last_event_id("nope")
+        .build()
+        .unwrap();
+    assert_eq!(es.next_message_within(LIMIT).await.unwrap().id(), "1");
+}
+
+#[tokio::test]
+async fn speed_scales_the_pauses_and_loop_starts_again() {
+    let (file, _) = record().await;
+    let path = file.0.to_str().unwrap();
+    let server = serve(&[path, "--speed", "4", "--loop"]).await;
+    let mut es = EventSource::new(&server.url).unwrap();
+    let started = Instant::now();
+    let got = es.collect_messages(5, LIMIT).await.unwrap();
+    let ids: Vec<&str> = got.iter().map(|m| m.id()).collect();
+    assert_eq!(
+        ids,
+        ["1", "2", "3", "1", "2"],
+        "the loop restarts on the same connection"
+    );
+    // One pass is 700 ms recorded, 175 ms at 4x; five events need under two.
+    assert!(started.elapsed() < ms(700), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn record_stops_at_timeout_and_refuses_what_is_not_an_event_stream() {
+    let source = MockServer::start(Script::sse().event("a").stall())
+        .await
+        .unwrap();
+    let file = Cleanup(temp_path("t.jsonl"));
+    let path = file.0.to_str().unwrap();
+    let started = Instant::now();
+    let (code, _, stderr) =
+        run(&["record", &source.url("/"), "-o", path, "--timeout", "0.5"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(started.elapsed() >= ms(500));
+    assert!(stderr.contains("--timeout reached"), "{stderr}");
+    let rec: Recording = std::fs::read_to_string(&file.0).unwrap().parse().unwrap();
+    assert_eq!(&rec.body()[..], b"data: a\n\n");
+
+    let missing = MockServer::start(Script::status(404).write("gone"))
+        .await
+        .unwrap();
+    let other = Cleanup(temp_path("404.jsonl"));
+    let (code, _, stderr) =
+        run(&["record", &missing.url("/"), "-o", other.0.to_str().unwrap()]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("404"), "{stderr}");
+    assert!(!other.0.exists(), "no file for a refused stream");
+}
+
+#[tokio::test]
+async fn serve_refuses_a_file_that_is_not_a_recording() {
+    let file = Cleanup(temp_path("bad.jsonl"));
+    std::fs::write(&file.0, "{\"hello\":1}\n").unwrap();
+    let (code, stdout, stderr) = run(&["serve", file.0.to_str().unwrap()]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("not an ssekit recording"), "{stderr}");
+}
