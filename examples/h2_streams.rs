@@ -74,12 +74,11 @@ async fn h2_server() -> std::net::SocketAddr {
                             .unwrap(),
                     )
                 });
-                let _ = hyper::server::conn::http2::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .max_concurrent_streams(100)
-                .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
-                .await;
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .max_concurrent_streams(100)
+                        .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
+                        .await;
             });
         }
     });

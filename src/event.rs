@@ -298,6 +298,7 @@ impl fmt::Debug for Open {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Open")
             .field("status", &self.0.status)
+            .field("version", &self.0.version)
             .field("url", &crate::redact::Redacted(&self.0.url))
             .field("headers", &self.0.headers)
             .field("attempt", &self.0.attempt)
@@ -309,6 +310,7 @@ impl fmt::Debug for Open {
 #[derive(Clone)]
 pub(crate) struct OpenParts {
     pub(crate) status: reqwest::StatusCode,
+    pub(crate) version: reqwest::Version,
     pub(crate) headers: reqwest::header::HeaderMap,
     pub(crate) url: url::Url,
     pub(crate) attempt: u32,
@@ -327,7 +329,13 @@ impl Open {
         self.0.status
     }
 
-    /// The response headers.
+    /// The HTTP version of the response (HTTP/1.1, HTTP/2).
+    pub fn version(&self) -> reqwest::Version {
+        self.0.version
+    }
+
+    /// The response headers. A `Content-Encoding` the client decoded is no
+    /// longer among them (the body you get is decoded).
     pub fn headers(&self) -> &reqwest::header::HeaderMap {
         &self.0.headers
     }

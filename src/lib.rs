@@ -37,7 +37,8 @@
 //! | `native-tls` | no | TLS through the platform's library |
 //! | `gzip`, `brotli`, `zstd`, `deflate` | yes | decoding compressed bodies as they stream |
 //! | `json` | no | [`MessageEvent::json`], `Json` streams, JSON request bodies |
-//! | `cli` | no | the `ssekit` command-line tool |
+//! | `mock` | no | `testing::MockServer`: a scripted, misbehaving SSE server for tests |
+//! | `cli` | no | the `ssekit` command-line tool (includes `json` and `mock`) |
 //!
 //! # Runtime cost
 //!

@@ -527,6 +527,7 @@ impl EventSource {
             self.connections += 1;
             let open = Open::from(OpenParts {
                 status,
+                version: response.version(),
                 headers: response.headers().clone(),
                 url: response.url().clone(),
                 attempt: self.retrier.attempt(),

@@ -885,9 +885,13 @@ async fn include_prints_status_and_headers_of_each_connection() {
     .await;
     let run = ssekit(&[&server.url("/"), "-i", "--max-events", "2"]).await;
     run.assert_code(0);
-    let blocks: Vec<&str> = run.stdout.split("HTTP 200 OK\n").skip(1).collect();
+    let blocks: Vec<&str> = run.stdout.split("HTTP/1.1 200 OK\n").skip(1).collect();
     assert_eq!(blocks.len(), 2, "{}", run.stdout);
-    assert!(run.stdout.starts_with("HTTP 200 OK\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("HTTP/1.1 200 OK\n"),
+        "{}",
+        run.stdout
+    );
     assert!(
         blocks[0].contains("content-type: text/event-stream\n"),
         "{}",

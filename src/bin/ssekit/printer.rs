@@ -105,7 +105,7 @@ impl Printer {
 
     fn open(&self, o: &Open) -> io::Result<()> {
         if self.json {
-            let mut v = json!({"kind": "open", "status": o.status().as_u16(), "url": o.url().as_str(), "attempt": o.attempt()});
+            let mut v = json!({"kind": "open", "status": o.status().as_u16(), "version": format!("{:?}", o.version()), "url": o.url().as_str(), "attempt": o.attempt()});
             if self.include {
                 v["headers"] = headers_json(o.headers());
             }
@@ -124,9 +124,8 @@ impl Printer {
             )
         );
         if self.include {
-            // As curl -i, on stdout before the events. ssekit's `Open` does
-            // not carry the HTTP version, so the status line has none.
-            let mut text = format!("HTTP {}\n", o.status());
+            // As curl -i, on stdout before the events: `HTTP/1.1 200 OK`.
+            let mut text = format!("{:?} {}\n", o.version(), o.status());
             for (name, value) in o.headers() {
                 text.push_str(&format!(
                     "{}: {}\n",
