@@ -39,6 +39,12 @@ type Factory = dyn Fn() -> reqwest::ClientBuilder + Send + Sync;
 /// With HTTP/1.1 every stream has a connection of its own anyway; the pool
 /// then only spreads streams over several connection pools, at no cost.
 ///
+/// Over TLS a client learns that an origin speaks HTTP/2 only from its first
+/// handshake (ALPN): streams started all at once on a new client race that
+/// handshake, and each may open a connection of its own. Streams started
+/// after one has opened share its connection. (With h2c prior knowledge
+/// there is no race.)
+///
 /// | setting | default |
 /// |---|---|
 /// | factory | `reqwest::Client::builder` |
