@@ -942,3 +942,34 @@ impl FusedStream for EventSource {
         matches!(self.state, State::Closed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::undecoded_encoding;
+    use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
+
+    fn encoded(value: &'static str) -> Option<String> {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static(value));
+        undecoded_encoding(&h)
+    }
+
+    #[test]
+    fn an_encoding_left_undecoded_is_named_with_its_feature() {
+        assert_eq!(undecoded_encoding(&HeaderMap::new()), None);
+        assert_eq!(encoded("identity"), None);
+        // A known encoding still present means its decoder was off.
+        let br = encoded("br").unwrap();
+        assert!(
+            br.contains("\"br\"") && br.contains("`brotli` feature"),
+            "{br}"
+        );
+        let gzip = encoded("GZIP").unwrap();
+        assert!(gzip.contains("`gzip` feature"), "{gzip}");
+        let unknown = encoded("compress").unwrap();
+        assert!(
+            unknown.contains("cannot decode") && !unknown.contains("feature"),
+            "{unknown}"
+        );
+    }
+}

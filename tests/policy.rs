@@ -800,3 +800,136 @@ async fn urls_in_logs_debug_and_errors_hide_passwords_and_tokens() {
         "the logs were captured"
     );
 }
+
+// ---- the rest of rules 18, 20, 22, 26 and 27 ----------------------------
+
+#[tokio::test]
+async fn a_non_200_event_stream_is_terminal() {
+    let server = TestServer::start(|_, _| {
+        Reply::status(201)
+            .header("content-type", "text/event-stream")
+            .body("data: x\n\n")
+    })
+    .await;
+    let mut es = EventSource::builder(server.url("/"))
+        .retry_policy(RetryPolicy::default().initial_delay(ms(5)))
+        .build()
+        .unwrap();
+    let e = terminal(&mut es).await;
+    assert_eq!(e.status(), Some(StatusCode::CREATED), "{e:?}");
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn no_common_tls_version_ends_the_stream_at_once() {
+    // The server speaks TLS 1.3 only, the client at most 1.2.
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let _ = acceptor.accept(sock).await;
+        }
+    });
+    let root = reqwest::Certificate::from_der(cert.cert.der()).unwrap();
+    let pool = ClientPool::new(move || {
+        reqwest::Client::builder()
+            .tls_certs_only([root.clone()])
+            .tls_version_max(reqwest::tls::Version::TLS_1_2)
+    });
+    let mut es = EventSource::builder(format!("https://{addr}/"))
+        .client_pool(pool)
+        .retry_policy(RetryPolicy::default().initial_delay(ms(5)))
+        .build()
+        .unwrap();
+    let e = terminal(&mut es).await;
+    assert!(e.is_tls() && !e.is_retries_exhausted(), "{e:#}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "not retried");
+}
+
+#[tokio::test]
+async fn see_other_turns_a_post_into_a_get_and_proxy_credentials_stay_home() {
+    let other = TestServer::start(|_, _| Reply::sse().body("data: moved\n\n").stall()).await;
+    let target = other.url("/events");
+    let origin = TestServer::start(move |_, _| Reply::redirect(303, &target)).await;
+    let mut es = EventSource::post(origin.url("/start"))
+        .header("content-type", "application/json")
+        .header("proxy-authorization", "Basic cHJveHk6c2VjcmV0")
+        .body("{\"prompt\":\"hi\"}")
+        .build()
+        .unwrap();
+    assert_eq!(message(&mut es).await.data(), "moved");
+    let first = &origin.requests()[0];
+    assert_eq!(
+        (first.method.as_str(), first.body_text().as_str()),
+        ("POST", "{\"prompt\":\"hi\"}")
+    );
+    let moved = &other.requests()[0];
+    assert_eq!(moved.method, "GET");
+    assert!(
+        moved.body.is_empty(),
+        "the body went along: {:?}",
+        moved.body_text()
+    );
+    assert_eq!(moved.header("content-type"), None);
+    assert_eq!(
+        moved.header("proxy-authorization"),
+        None,
+        "credentials crossed origins"
+    );
+}
+
+#[tokio::test]
+async fn a_terminal_error_releases_the_connection() {
+    let server = TestServer::start(|_, _| {
+        Reply::sse()
+            .body(format!("data: {}\n\n", "x".repeat(4096)))
+            .stall()
+    })
+    .await;
+    let mut es = EventSource::builder(server.url("/"))
+        .max_event_size(1024)
+        .build()
+        .unwrap();
+    assert!(terminal(&mut es).await.is_too_large());
+    let start = Instant::now();
+    while server.open_connections() != 0 {
+        assert!(
+            start.elapsed() < LONG,
+            "the connection stayed open after the error"
+        );
+        tokio::time::sleep(ms(10)).await;
+    }
+    assert!(next(&mut es).await.is_none());
+}
+
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn deflate_bodies_are_decoded_as_they_stream() {
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(b"id: 1\ndata: squeezed\n\n").unwrap();
+    enc.flush().unwrap();
+    let piece = std::mem::take(enc.get_mut());
+    let server = TestServer::start(move |_, _| {
+        Reply::sse()
+            .header("content-encoding", "deflate")
+            .body(piece.clone())
+            .stall()
+    })
+    .await;
+    let mut es = EventSource::new(server.url("/")).unwrap();
+    assert_eq!(message(&mut es).await.data(), "squeezed");
+}
