@@ -1028,50 +1028,9 @@ async fn completions_are_printed_for_each_shell() {
 /// An HTTPS SSE server on 127.0.0.1 with `cert`; every connection gets one
 /// event, then silence.
 async fn tls_server(cert: &rcgen::CertifiedKey) -> std::net::SocketAddr {
-    use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert.der().clone()], key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(sock).await else {
-                    return;
-                };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = tls
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-                          transfer-encoding: chunked\r\n\r\n10\r\ndata: secure\n\n\r\n",
-                    )
-                    .await;
-                let _ = tls.flush().await;
-                tokio::time::sleep(LIMIT).await;
-            });
-        }
-    });
-    addr
+    support::net::tls_sse_server(support::net::tls_config(cert, None, &[]))
+        .await
+        .0
 }
 
 #[tokio::test]

@@ -9,16 +9,15 @@
 //! before it sets the variable.
 #![cfg(all(target_os = "linux", feature = "rustls", feature = "http2"))]
 
-use std::convert::Infallible;
+mod support;
+
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use ssekit::{Event, EventSource};
-use tokio::net::TcpListener;
 
 /// Waits for the stream's first event (over HTTP/2) and hands it back open.
 async fn open_one(mut es: EventSource) -> EventSource {
@@ -51,54 +50,8 @@ async fn a_thousand_default_streams_to_one_h2_origin_all_open() {
     // tasks spawned below.
     std::env::set_var("SSL_CERT_FILE", &pem);
 
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert.der().clone()], key)
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let count = connections.clone();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            let count = count.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(sock).await else {
-                    return;
-                };
-                assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-                count.fetch_add(1, Ordering::SeqCst);
-                let service = hyper::service::service_fn(|_req| async {
-                    let first = futures::stream::once(async {
-                        Ok::<_, Infallible>(hyper::body::Frame::data(Bytes::from_static(
-                            b"data: hi\n\n",
-                        )))
-                    });
-                    let body =
-                        http_body_util::StreamBody::new(first.chain(futures::stream::pending()));
-                    Ok::<_, Infallible>(
-                        hyper::Response::builder()
-                            .header("content-type", "text/event-stream")
-                            .body(body)
-                            .unwrap(),
-                    )
-                });
-                let _ =
-                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .max_concurrent_streams(100)
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                        .await;
-            });
-        }
-    });
+    let acceptor = support::net::tls_config(&cert, None, &[b"h2"]);
+    let (addr, connections) = support::net::h2_tls_server(acceptor, 100).await;
 
     let url = format!("https://{addr}/feed");
     // The shared pool: a first stream (its client then knows the origin

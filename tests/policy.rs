@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -15,15 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use ssekit::{
     ClientPool, Decision, Error, Event, EventSource, MessageEvent, Reconnect, RetryPolicy,
 };
 use support::{Reply, TestServer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -237,51 +233,7 @@ async fn a_classifier_can_retry_a_409_and_stop_on_a_503() {
 /// A TLS server on 127.0.0.1 with `cert`, answering one SSE event on each
 /// connection whose handshake succeeds; counts the TCP connections.
 async fn tls_server(cert: &rcgen::CertifiedKey) -> (SocketAddr, Arc<AtomicUsize>) {
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert.der().clone()], key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                continue;
-            };
-            count.fetch_add(1, Ordering::SeqCst);
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(sock).await else {
-                    return;
-                };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = tls
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-                          transfer-encoding: chunked\r\n\r\n10\r\ndata: secure\n\n\r\n",
-                    )
-                    .await;
-                let _ = tls.flush().await;
-                tokio::time::sleep(LONG).await;
-            });
-        }
-    });
-    (addr, accepted)
+    support::net::tls_sse_server(support::net::tls_config(cert, None, &[])).await
 }
 
 fn trusting(cert: &rcgen::CertifiedKey) -> ClientPool {
@@ -442,41 +394,7 @@ async fn an_encoding_that_cannot_be_decoded_is_a_terminal_error_naming_it() {
 /// An h2c (prior knowledge) server allowing `limit` concurrent streams per
 /// connection; each stream gets one event and is then held open.
 async fn h2_server(limit: u32) -> (SocketAddr, Arc<AtomicUsize>) {
-    use http_body_util::StreamBody;
-    use hyper::body::Frame;
-
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let count = connections.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                continue;
-            };
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(|_req| async {
-                    let first = futures::stream::once(async {
-                        Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"data: hi\n\n")))
-                    });
-                    let body = StreamBody::new(first.chain(futures::stream::pending()));
-                    Ok::<_, Infallible>(
-                        hyper::Response::builder()
-                            .header("content-type", "text/event-stream")
-                            .body(body)
-                            .unwrap(),
-                    )
-                });
-                let _ =
-                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .max_concurrent_streams(limit)
-                        .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
-                        .await;
-            });
-        }
-    });
-    (addr, connections)
+    support::net::h2c_server(limit).await
 }
 
 fn h2c() -> reqwest::ClientBuilder {
@@ -824,26 +742,8 @@ async fn a_non_200_event_stream_is_terminal() {
 async fn no_common_tls_version_ends_the_stream_at_once() {
     // The server speaks TLS 1.3 only, the client at most 1.2.
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert.der().clone()], key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            let _ = acceptor.accept(sock).await;
-        }
-    });
+    let tls13 = support::net::tls_config(&cert, Some(&[&rustls::version::TLS13]), &[]);
+    let (addr, accepted) = support::net::tls_sse_server(tls13).await;
     let root = reqwest::Certificate::from_der(cert.cert.der()).unwrap();
     let pool = ClientPool::new(move || {
         reqwest::Client::builder()

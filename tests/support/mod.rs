@@ -20,6 +20,8 @@
 //! like the server's own sleeps and the client's timers.
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
