@@ -126,8 +126,11 @@ async fn a_dispatcher_shut_down_leaves_nothing_behind() {
             .client_pool(pool.clone())
             .build()
             .unwrap();
-        let hub = Dispatcher::spawn(es);
+        // Subscribed before the driver starts, so the first event cannot
+        // arrive before the subscription exists.
+        let hub = Dispatcher::new(es, 16, Default::default());
         let mut sub = hub.subscribe_all();
+        hub.start();
         let first = tokio::time::timeout(LONG, sub.next()).await.unwrap();
         assert_eq!(first.unwrap().unwrap().data(), "x");
         if close {
