@@ -694,7 +694,14 @@ impl Block {
             self.data(line, value_at, shared);
             return None;
         }
-        let colon = memchr::memchr(b':', line);
+        // Field names are short: look for the colon among the first bytes
+        // inline, before a call to `memchr` for the rest.
+        const NAME: usize = 8;
+        let colon = match line.iter().take(NAME).position(|&b| b == b':') {
+            Some(colon) => Some(colon),
+            None if line.len() > NAME => memchr::memchr(b':', &line[NAME..]).map(|c| c + NAME),
+            None => None,
+        };
         let (name, value_at) = match colon {
             Some(colon) => {
                 let at = colon + 1;
