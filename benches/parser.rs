@@ -694,6 +694,15 @@ fn callgrind_run(spec: &str) {
 }
 
 fn main() {
+    if std::env::var_os("SSEKIT_SIZES").is_some() {
+        // What a stream holds inline, for the idle-memory figures.
+        use std::mem::size_of;
+        println!("EventSource {} bytes", size_of::<ssekit::EventSource>());
+        println!("SseCodec {} bytes", size_of::<SseCodec>());
+        println!("MessageEvent {} bytes", size_of::<ssekit::MessageEvent>());
+        println!("Event {} bytes", size_of::<Event>());
+        return;
+    }
     if let Some(spec) = std::env::var_os("SSEKIT_CALLGRIND") {
         callgrind_run(spec.to_str().expect("SSEKIT_CALLGRIND: UTF-8"));
         return;
