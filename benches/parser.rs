@@ -52,6 +52,13 @@
 //! `SSEKIT_BENCH_VERBOSE=1` to also print every check and how long its one
 //! run took.
 //!
+//! One-shot mode, for instruction counts: with `SSEKIT_CALLGRIND=
+//! corpus/cut/parser` set (parser `none`: generate and cut only), the
+//! binary parses that one input once, at `SSEKIT_CALLGRIND_SIZE` bytes
+//! (default 512 KiB), and exits instead of benchmarking;
+//! `scripts/callgrind.py` runs it under `valgrind --tool=callgrind` for
+//! every row and prints instructions per byte.
+//!
 //! Skipped: `eventsource-stream` on `line_8m/tcp` and `line_8m/trickle`. For
 //! every chunk it re-parses its buffer from the start of the unfinished line
 //! (nom's streaming `take_while` over a `String`), so one long line costs
@@ -69,7 +76,7 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use eventsource_stream::Eventsource as _;
 use futures::executor::block_on;
 use futures::{Stream, StreamExt as _};
@@ -78,6 +85,9 @@ use tokio_util::codec::Decoder as _;
 
 /// Target size of corpora 1-5.
 const CORPUS_SIZE: usize = 4 << 20;
+
+/// Size of `line_8m`'s one line.
+const LINE_SIZE: usize = 8 << 20;
 
 // ---------------------------------------------------------------------------
 // Deterministic input generation.
@@ -210,9 +220,9 @@ struct Corpus {
 }
 
 impl Corpus {
-    fn new() -> Self {
+    fn new(size: usize) -> Self {
         Corpus {
-            bytes: Vec::with_capacity(CORPUS_SIZE + (64 << 10)),
+            bytes: Vec::with_capacity(size + (64 << 10)),
             events: 0,
             data_bytes: 0,
         }
@@ -256,9 +266,9 @@ fn delta_text(rng: &mut Rng) -> String {
     text
 }
 
-fn openai() -> Corpus {
+fn openai(size: usize) -> Corpus {
     let mut rng = Rng(0x0A1C_C0DE);
-    let mut c = Corpus::new();
+    let mut c = Corpus::new(size);
     let id = format!("chatcmpl-{}", rng.text(ALNUM, 29));
     let fingerprint = format!("fp_{}", rng.text(b"0123456789abcdef", 10));
     let mut created = 1_732_400_000u64;
@@ -276,7 +286,7 @@ fn openai() -> Corpus {
             "null",
         ),
     );
-    while c.len() < CORPUS_SIZE {
+    while c.len() < size {
         if rng.chance(40) {
             created += 1;
         }
@@ -288,8 +298,8 @@ fn openai() -> Corpus {
     c
 }
 
-fn openai_crlf() -> Corpus {
-    let lf = openai();
+fn openai_crlf(size: usize) -> Corpus {
+    let lf = openai(size);
     let mut bytes = Vec::with_capacity(lf.bytes.len() + lf.bytes.len() / 64);
     for &b in &lf.bytes {
         if b == b'\n' {
@@ -300,9 +310,9 @@ fn openai_crlf() -> Corpus {
     Corpus { bytes, ..lf }
 }
 
-fn anthropic() -> Corpus {
+fn anthropic(size: usize) -> Corpus {
     let mut rng = Rng(0xA7A7_0001);
-    let mut c = Corpus::new();
+    let mut c = Corpus::new(size);
     let msg_id = format!("msg_01{}", rng.text(ALNUM, 22));
     c.event(
         None,
@@ -317,7 +327,7 @@ fn anthropic() -> Corpus {
         r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
     );
     let mut output_tokens = 2;
-    while c.len() < CORPUS_SIZE {
+    while c.len() < size {
         if rng.chance(16) {
             c.event(None, Some("ping"), r#"{"type": "ping"}"#);
         }
@@ -347,7 +357,7 @@ fn anthropic() -> Corpus {
     c
 }
 
-fn dashboard() -> Corpus {
+fn dashboard(size: usize) -> Corpus {
     const NAMES: &[&str] = &[
         "cpu.user",
         "cpu.system",
@@ -368,10 +378,10 @@ fn dashboard() -> Corpus {
     ];
     const UNITS: &[&str] = &["pct", "bytes", "count", "ms", "bytes/s"];
     let mut rng = Rng(0xDA5B_0A2D);
-    let mut c = Corpus::new();
+    let mut c = Corpus::new(size);
     let mut seq = 0u64;
     let mut ts = 1_732_400_000_000u64;
-    while c.len() < CORPUS_SIZE {
+    while c.len() < size {
         seq += 1;
         ts += rng.range(900, 1100) as u64;
         let mut json = format!(
@@ -401,13 +411,13 @@ fn dashboard() -> Corpus {
     c
 }
 
-fn multiline_64k() -> Corpus {
+fn multiline_64k(size: usize) -> Corpus {
     // 6 ("data: ") + 73 + 1 (LF) = 80 bytes a line; 819 lines = 64 KiB - 16.
     const VALUE: usize = 73;
     const LINES: usize = 819;
     let mut rng = Rng(0x6464_6464);
-    let mut c = Corpus::new();
-    while c.len() < CORPUS_SIZE {
+    let mut c = Corpus::new(size);
+    while c.len() < size {
         let mut data = String::with_capacity(LINES * (VALUE + 1));
         for i in 0..LINES {
             if i > 0 {
@@ -420,15 +430,16 @@ fn multiline_64k() -> Corpus {
     c
 }
 
-fn line_8m() -> Corpus {
+/// `size` is the length of the line: [`LINE_SIZE`] in the benchmark.
+fn line_8m(size: usize) -> Corpus {
     let mut rng = Rng(0x8888_8888);
-    let mut c = Corpus::new();
-    c.event(None, None, &rng.text(BASE64, 8 << 20));
+    let mut c = Corpus::new(size);
+    c.event(None, None, &rng.text(BASE64, size));
     c
 }
 
-/// Builds one corpus.
-type Generator = fn() -> Corpus;
+/// Builds one corpus of about the given size.
+type Generator = fn(usize) -> Corpus;
 
 const INPUTS: &[(&str, Generator)] = &[
     ("openai", openai),
@@ -593,7 +604,12 @@ fn check(id: &str, parser: &str, run: Runner, chunks: &[Bytes], want: Tally) {
 
 fn parsers(c: &mut Criterion) {
     for (i, &(input_name, generate)) in INPUTS.iter().enumerate() {
-        let corpus = generate();
+        let size = if input_name == "line_8m" {
+            LINE_SIZE
+        } else {
+            CORPUS_SIZE
+        };
+        let corpus = generate(size);
         let want = (corpus.events, corpus.data_bytes);
         let input = Bytes::from(corpus.bytes);
         for (j, &(cut_name, min, max)) in CUTS.iter().enumerate() {
@@ -628,4 +644,69 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2));
     targets = parsers
 }
-criterion_main!(benches);
+/// One parse for an instruction count (`scripts/callgrind.py`): with
+/// `SSEKIT_CALLGRIND=corpus/cut/parser` set, the binary generates that corpus
+/// at `SSEKIT_CALLGRIND_SIZE` bytes (default 512 KiB; for `line_8m`, the
+/// line's length), cuts it as the benchmark does, parses it once with that
+/// parser and exits. Parser `none` stops after generating and cutting: the
+/// baseline the script subtracts.
+fn callgrind_run(spec: &str) {
+    let mut parts = spec.splitn(3, '/');
+    let (Some(input_name), Some(cut_name), Some(parser)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        panic!("SSEKIT_CALLGRIND={spec}: want corpus/cut/parser");
+    };
+    let size = std::env::var("SSEKIT_CALLGRIND_SIZE")
+        .ok()
+        .map_or(512 << 10, |s| {
+            s.parse().expect("SSEKIT_CALLGRIND_SIZE: a byte count")
+        });
+    let i = INPUTS
+        .iter()
+        .position(|&(name, _)| name == input_name)
+        .unwrap_or_else(|| panic!("no corpus {input_name}"));
+    let j = CUTS
+        .iter()
+        .position(|&(name, _, _)| name == cut_name)
+        .unwrap_or_else(|| panic!("no cut {cut_name}"));
+    let corpus = INPUTS[i].1(size);
+    let want = (corpus.events, corpus.data_bytes);
+    let input = Bytes::from(corpus.bytes);
+    let (_, min, max) = CUTS[j];
+    let chunks = cut(&input, min, max, 0xC07 + (i * CUTS.len() + j) as u64);
+    let got = if parser == "none" {
+        black_box(&chunks);
+        want
+    } else {
+        let &(_, run) = PARSERS
+            .iter()
+            .find(|&&(name, _)| name == parser)
+            .unwrap_or_else(|| panic!("no parser {parser}"));
+        black_box(run(black_box(&chunks)))
+    };
+    println!(
+        "bytes={} chunks={} ok={}",
+        input.len(),
+        chunks.len(),
+        got == want
+    );
+}
+
+fn main() {
+    if std::env::var_os("SSEKIT_SIZES").is_some() {
+        // What a stream holds inline, for the idle-memory figures.
+        use std::mem::size_of;
+        println!("EventSource {} bytes", size_of::<ssekit::EventSource>());
+        println!("SseCodec {} bytes", size_of::<SseCodec>());
+        println!("MessageEvent {} bytes", size_of::<ssekit::MessageEvent>());
+        println!("Event {} bytes", size_of::<Event>());
+        return;
+    }
+    if let Some(spec) = std::env::var_os("SSEKIT_CALLGRIND") {
+        callgrind_run(spec.to_str().expect("SSEKIT_CALLGRIND: UTF-8"));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -46,6 +46,59 @@ fn release_if_huge(buf: &mut Vec<u8>) {
     }
 }
 
+/// A line end not searched for yet, in [`SseCodec::parse_lines`].
+const UNKNOWN: usize = usize::MAX;
+
+/// The index of the first CR or LF in `bytes`.
+///
+/// A trickled body (chunks of a few bytes) calls this once per chunk, and
+/// `memchr2`'s setup and dispatch cost more than the search itself there:
+/// up to 16 bytes are searched a word at a time inline, longer inputs go to
+/// `memchr2`'s vector search.
+#[inline]
+fn find_eol(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LF: u64 = ONES * b'\n' as u64;
+    const CR: u64 = ONES * b'\r' as u64;
+    /// A high bit set in the first byte of `word` (read little-endian) that
+    /// is CR or LF; bits above the first match may be wrong, and are not
+    /// used.
+    #[inline]
+    fn eol_bits(word: u64) -> u64 {
+        let lf = word ^ LF;
+        let cr = word ^ CR;
+        ((lf.wrapping_sub(ONES) & !lf) | (cr.wrapping_sub(ONES) & !cr)) & HIGH
+    }
+    let len = bytes.len();
+    if len > 16 {
+        return memchr::memchr2(b'\n', b'\r', bytes);
+    }
+    if len >= 8 {
+        let word = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+        let bits = eol_bits(word);
+        if bits != 0 {
+            return Some((bits.trailing_zeros() / 8) as usize);
+        }
+        // The last 8 bytes (overlapping the first 8 when `len` < 16).
+        let word = u64::from_le_bytes(bytes[len - 8..].try_into().expect("8 bytes"));
+        let bits = eol_bits(word);
+        if bits != 0 {
+            return Some(len - 8 + (bits.trailing_zeros() / 8) as usize);
+        }
+        // The two words cover all of `bytes` (`len` <= 16).
+        return None;
+    }
+    let mut at = 0;
+    while at < len {
+        if matches!(bytes[at], b'\n' | b'\r') {
+            return Some(at);
+        }
+        at += 1;
+    }
+    None
+}
+
 /// One thing the parser found in the stream, as returned by
 /// [`SseCodec::decode_frame`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,10 +364,13 @@ impl SseCodec {
     /// Adds a received chunk to the input, without copying it. Call
     /// [`next_frame`](Self::next_frame) until it returns `Ok(None)` before
     /// feeding the next chunk (feeding earlier works, but copies).
+    #[inline]
     pub fn feed(&mut self, chunk: Bytes) {
-        if self.pending.is_empty() {
+        if chunk.is_empty() {
+            // Not kept: an empty `pending` is never a slice of a chunk.
+        } else if self.pending.is_empty() {
             self.pending = chunk;
-        } else if !chunk.is_empty() {
+        } else {
             let mut joined = BytesMut::with_capacity(self.pending.len() + chunk.len());
             joined.extend_from_slice(&self.pending);
             joined.extend_from_slice(&chunk);
@@ -331,6 +387,7 @@ impl SseCodec {
     /// A [`DecodeError`] when an event or a line exceeds
     /// [`max_event_size`](Self::max_event_size). The codec must not be used
     /// afterwards.
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
         self.parse(true)
     }
@@ -342,9 +399,25 @@ impl SseCodec {
     /// # Errors
     ///
     /// As for [`next_frame`](Self::next_frame).
+    #[inline(always)]
     pub fn next_event(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
+        // Inline in the caller's loop: most calls on a trickled body end
+        // here, without a call or a `Frame` to move.
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        match self.first_line_end()? {
+            None => Ok(None),
+            Some(end) => self.next_event_lines(end),
+        }
+    }
+
+    fn next_event_lines(
+        &mut self,
+        mut first_end: usize,
+    ) -> Result<Option<MessageEvent>, DecodeError> {
         loop {
-            match self.parse(false)? {
+            match self.parse_lines(false, mem::replace(&mut first_end, UNKNOWN))? {
                 Some(Frame::Message(ev)) => return Ok(Some(ev)),
                 Some(_) => continue,
                 None => return Ok(None),
@@ -364,6 +437,35 @@ impl SseCodec {
     pub fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         self.take_input(src);
         self.parse(true)
+    }
+
+    /// The shortcut for a received chunk that only continues a line (most
+    /// chunks of a trickled body), before it is made into [`Bytes`]: when
+    /// nothing else is pending and `chunk` has no line end, it is copied to
+    /// the partial line and true is returned; the caller drops it (a
+    /// `Decoder` clears its buffer and keeps it for the next read). False:
+    /// nothing was done, feed the chunk as usual.
+    ///
+    /// # Errors
+    ///
+    /// As for [`next_frame`](Self::next_frame): the line is over the limit.
+    #[inline(always)]
+    pub(crate) fn take_unfinished(&mut self, chunk: &[u8]) -> Result<bool, DecodeError> {
+        if !self.pending.is_empty()
+            || chunk.is_empty()
+            || self.skip_lf
+            || self.bom_matched < BOM.len()
+            || find_eol(chunk).is_some()
+        {
+            return Ok(false);
+        }
+        let len = self.partial.len() + chunk.len();
+        if self.block.size.saturating_add(len) > self.max_event_size {
+            let first = self.partial.first().or(chunk.first()).copied();
+            self.check_size(first, len)?;
+        }
+        self.partial.extend_from_slice(chunk);
+        Ok(true)
     }
 
     fn take_input(&mut self, src: &mut BytesMut) {
@@ -398,32 +500,100 @@ impl SseCodec {
     }
 
     /// The next frame; comments are built only when asked for.
+    ///
+    /// Inline, for the two cases of almost every call on a trickled body
+    /// (chunks of a few bytes): nothing left to parse, and a chunk that only
+    /// continues a line. Both are decided without a call; the lines
+    /// themselves are parsed by [`parse_lines`](Self::parse_lines).
+    #[inline(always)]
     pub(crate) fn parse(&mut self, comments: bool) -> Result<Option<Frame>, DecodeError> {
+        // `pending` is never an empty slice of a chunk (see `consume`), so
+        // there is nothing to release here.
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        match self.first_line_end()? {
+            None => Ok(None),
+            Some(end) => self.parse_lines(comments, end),
+        }
+    }
+
+    /// Where the first line of the (non-empty) `pending` ends: `None` when
+    /// all of it only continues a line (then kept as the start of that
+    /// line), [`UNKNOWN`] when a pending LF or byte order mark has to be
+    /// looked at first.
+    #[inline(always)]
+    fn first_line_end(&mut self) -> Result<Option<usize>, DecodeError> {
+        if self.skip_lf || self.bom_matched < BOM.len() {
+            return Ok(Some(UNKNOWN));
+        }
+        match find_eol(&self.pending) {
+            Some(end) => Ok(Some(end)),
+            None => {
+                self.append_partial()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Keeps the start of a line that `pending` (all of it) leaves
+    /// unfinished, and waits for the rest.
+    #[inline(always)]
+    fn append_partial(&mut self) -> Result<(), DecodeError> {
+        let len = self.partial.len() + self.pending.len();
+        // Within the limit even as part of the event: no need to know
+        // whether the line is a comment.
+        if self.block.size.saturating_add(len) > self.max_event_size {
+            let first = self.partial.first().or(self.pending.first()).copied();
+            self.check_size(first, len)?;
+        }
+        self.partial.extend_from_slice(&self.pending);
+        self.pending = Bytes::new();
+        Ok(())
+    }
+
+    /// Drops the first `n` bytes of `pending`; all of them releases the
+    /// chunk, so an idle stream keeps no input buffer (for a network body,
+    /// the HTTP client's read buffer) alive.
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        if n >= self.pending.len() {
+            self.pending = Bytes::new();
+        } else {
+            self.pending.advance(n);
+        }
+    }
+
+    /// Parses lines up to the next frame. `first_end`: where the first line
+    /// of `pending` ends, if the caller searched already ([`UNKNOWN`] if
+    /// not).
+    fn parse_lines(
+        &mut self,
+        comments: bool,
+        mut first_end: usize,
+    ) -> Result<Option<Frame>, DecodeError> {
         loop {
             if self.pending.is_empty() {
-                // An empty slice still holds its chunk (for a network body,
-                // the HTTP client's read buffer): let it go, so an idle
-                // stream keeps no input buffer alive.
-                self.pending = Bytes::new();
                 return Ok(None);
             }
-            if self.skip_lf {
+            if first_end == UNKNOWN && self.skip_lf {
                 self.skip_lf = false;
                 if self.pending[0] == b'\n' {
-                    self.pending.advance(1);
+                    self.consume(1);
                     continue;
                 }
             }
-            if self.bom_matched < BOM.len() {
+            if first_end == UNKNOWN && self.bom_matched < BOM.len() {
                 self.match_bom();
                 continue;
             }
-            let Some(end) = memchr::memchr2(b'\n', b'\r', &self.pending) else {
-                // An unfinished line: keep its start, and wait for the rest.
-                let first = self.partial.first().or(self.pending.first()).copied();
-                self.check_size(first, self.partial.len() + self.pending.len())?;
-                self.partial.extend_from_slice(&self.pending);
-                self.pending = Bytes::new();
+            let end = mem::replace(&mut first_end, UNKNOWN);
+            let end = if end != UNKNOWN {
+                end
+            } else if let Some(end) = find_eol(&self.pending) {
+                end
+            } else {
+                self.append_partial()?;
                 return Ok(None);
             };
             let mut consumed = end + 1;
@@ -444,7 +614,7 @@ impl SseCodec {
                 self.partial_line(comments)
             };
             if let Some(frame) = frame {
-                self.pending.advance(consumed);
+                self.consume(consumed);
                 return Ok(Some(frame));
             }
             // Fast path: a line followed by an empty line with the same
@@ -459,20 +629,20 @@ impl SseCodec {
                 0
             };
             if blank_len != 0 {
-                self.pending.advance(end + blank_len);
+                self.consume(end + blank_len);
                 if let Some(frame) = self.block.dispatch() {
                     return Ok(Some(frame));
                 }
                 continue;
             }
-            self.pending.advance(consumed);
+            self.consume(consumed);
         }
     }
 
     /// Matches the next input byte against the byte order mark.
     fn match_bom(&mut self) {
         if self.pending[0] == BOM[self.bom_matched] {
-            self.pending.advance(1);
+            self.consume(1);
             self.bom_matched += 1;
         } else {
             // Not a BOM after all: the bytes matched so far are text.
@@ -517,11 +687,20 @@ impl Block {
         if first == b':' {
             return comments.then(|| Frame::Comment(lossy(&line[1..])));
         }
-        // `data:` lines are most of the input: recognise them without a search.
-        let colon = if line.starts_with(b"data:") {
-            Some(4)
-        } else {
-            memchr::memchr(b':', line)
+        // `data:` lines are most of the input: straight to the data, with no
+        // search for the colon and no match on the field name.
+        if line.starts_with(b"data:") {
+            let value_at = 5 + usize::from(line.get(5) == Some(&b' '));
+            self.data(line, value_at, shared);
+            return None;
+        }
+        // Field names are short: look for the colon among the first bytes
+        // inline, before a call to `memchr` for the rest.
+        const NAME: usize = 8;
+        let colon = match line.iter().take(NAME).position(|&b| b == b':') {
+            Some(colon) => Some(colon),
+            None if line.len() > NAME => memchr::memchr(b':', &line[NAME..]).map(|c| c + NAME),
+            None => None,
         };
         let (name, value_at) = match colon {
             Some(colon) => {
@@ -535,30 +714,7 @@ impl Block {
         };
         let value = &line[value_at..];
         match name {
-            b"data" => {
-                self.size += line.len();
-                match &mut self.data {
-                    Data::Empty => {
-                        self.data = Data::One(match shared {
-                            Some((input, offset)) => {
-                                input.slice(offset + value_at..offset + line.len())
-                            }
-                            None => Bytes::copy_from_slice(value),
-                        });
-                    }
-                    Data::One(one) => {
-                        let mut many = BytesMut::with_capacity(one.len() + 1 + value.len());
-                        many.extend_from_slice(one);
-                        many.put_u8(b'\n');
-                        many.extend_from_slice(value);
-                        self.data = Data::Many(many);
-                    }
-                    Data::Many(many) => {
-                        many.put_u8(b'\n');
-                        many.extend_from_slice(value);
-                    }
-                }
-            }
+            b"data" => self.data(line, value_at, shared),
             b"event" => {
                 self.size += line.len();
                 self.event_type.clear();
@@ -583,6 +739,33 @@ impl Block {
             _ => {}
         }
         None
+    }
+
+    /// A `data` field: `line` is the whole line, its value starts at
+    /// `value_at`.
+    #[inline]
+    fn data(&mut self, line: &[u8], value_at: usize, shared: Option<(&Bytes, usize)>) {
+        self.size += line.len();
+        let value = &line[value_at..];
+        match &mut self.data {
+            Data::Empty => {
+                self.data = Data::One(match shared {
+                    Some((input, offset)) => input.slice(offset + value_at..offset + line.len()),
+                    None => Bytes::copy_from_slice(value),
+                });
+            }
+            Data::One(one) => {
+                let mut many = BytesMut::with_capacity(one.len() + 1 + value.len());
+                many.extend_from_slice(one);
+                many.put_u8(b'\n');
+                many.extend_from_slice(value);
+                self.data = Data::Many(many);
+            }
+            Data::Many(many) => {
+                many.put_u8(b'\n');
+                many.extend_from_slice(value);
+            }
+        }
     }
 
     fn dispatch(&mut self) -> Option<Frame> {
@@ -637,7 +820,12 @@ impl Decoder for SseCodec {
     type Item = MessageEvent;
     type Error = DecodeError;
 
+    #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<MessageEvent>, DecodeError> {
+        if self.take_unfinished(src)? {
+            src.clear();
+            return Ok(None);
+        }
         self.take_input(src);
         self.next_event()
     }
@@ -728,6 +916,31 @@ mod tests {
         drop(ev); // the event's data was a slice of the chunk
         assert!(codec.next_event().unwrap().is_none());
         assert!(chunk.is_unique(), "the codec still holds the chunk");
+    }
+
+    #[test]
+    fn find_eol_agrees_with_a_byte_search() {
+        // Bytes next to CR and LF in value, or equal to them but for the
+        // high bit, are where a word-at-a-time search would go wrong.
+        let fillers = [b'a', 0x00, 0x09, 0x0B, 0x0C, 0x0E, 0x8A, 0x8D, 0xFF, 0x80];
+        for len in 0..=40 {
+            for filler in fillers {
+                for at in 0..=len {
+                    for eol in [b'\n', b'\r'] {
+                        let mut bytes = vec![filler; len];
+                        if at < len {
+                            bytes[at] = eol;
+                            // A second line end after the first must not win.
+                            if at + 3 < len {
+                                bytes[at + 3] = b'\n' ^ b'\r' ^ eol;
+                            }
+                        }
+                        let want = bytes.iter().position(|&b| b == b'\n' || b == b'\r');
+                        assert_eq!(find_eol(&bytes), want, "{bytes:x?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

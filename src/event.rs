@@ -154,26 +154,41 @@ impl MessageEvent {
 fn is_utf8(bytes: &[u8]) -> bool {
     // A long ASCII prefix (a typical JSON event) goes fastest through the
     // standard library's block check.
+    // The OR of a block's bytes compiles to a few vector instructions, with
+    // no call per block.
+    fn ascii(block: &[u8]) -> bool {
+        block.iter().fold(0, |acc, b| acc | b) < 0x80
+    }
     let mut start = 0;
-    while let Some(block) = bytes.get(start..start + 32) {
-        if !block.is_ascii() {
-            break;
+    for block in bytes.chunks_exact(32) {
+        if !ascii(block) {
+            return is_utf8_from(&bytes[start..]);
         }
         start += 32;
     }
-    is_utf8_from(&bytes[start..])
+    // The rest, shorter than a block: as the last 32 bytes (overlapping
+    // blocks already checked) when there are that many.
+    let rest = &bytes[start..];
+    let last = match bytes.len().checked_sub(32) {
+        Some(at) => &bytes[at..],
+        None => rest,
+    };
+    ascii(last) || is_utf8_from(rest)
 }
 
 fn is_utf8_from(bytes: &[u8]) -> bool {
-    const HIGH: u128 = u128::from_ne_bytes([0x80; 16]);
+    const HIGH: u128 = u128::from_le_bytes([0x80; 16]);
     let mut i = 0;
     while i < bytes.len() {
         let lead = bytes[i];
         if lead < 0x80 {
             i += 1;
             while let Some(word) = bytes.get(i..i + 16) {
-                let word = u128::from_ne_bytes(word.try_into().expect("16 bytes"));
-                if word & HIGH != 0 {
+                let high = u128::from_le_bytes(word.try_into().expect("16 bytes")) & HIGH;
+                if high != 0 {
+                    // Straight to the first non-ASCII byte (little-endian:
+                    // the lowest set bit), not one ASCII byte at a time.
+                    i += (high.trailing_zeros() / 8) as usize;
                     break;
                 }
                 i += 16;

@@ -132,6 +132,17 @@ where
             };
             match ready!(Pin::new(input).poll_next(cx)) {
                 Some(Ok(mut chunk)) => {
+                    // A contiguous chunk that only continues a line is
+                    // copied to the line as it is (a trickled body: most
+                    // chunks), with no `Bytes` made and dropped for it.
+                    let whole = chunk.chunk();
+                    if whole.len() == chunk.remaining() {
+                        match this.codec.take_unfinished(whole) {
+                            Ok(true) => continue,
+                            Ok(false) => {}
+                            Err(e) => return Poll::Ready(Some(Err(this.fail(Error::from(e))))),
+                        }
+                    }
                     // Free for `Bytes` input; other buffers are copied once.
                     let bytes = chunk.copy_to_bytes(chunk.remaining());
                     this.codec.feed(bytes);
