@@ -55,9 +55,6 @@ impl<'a> Attempt<'a> {
 /// Everything an [`EventSource`] needs to make its requests.
 pub(crate) struct Config {
     pub(crate) client: reqwest::Client,
-    /// The client came from a [`ClientPool`]: it does not follow redirects,
-    /// the stream does.
-    pub(crate) follow_redirects: bool,
     pub(crate) url: Url,
     pub(crate) method: Method,
     pub(crate) headers: HeaderMap,
@@ -503,8 +500,8 @@ impl EventSourceBuilder {
                 "response timeout must not be zero; use None to disable it",
             ));
         }
-        let (client, lease, follow_redirects) = match self.client {
-            ClientChoice::Client(c) => (c, None, false),
+        let (client, lease) = match self.client {
+            ClientChoice::Client(c) => (c, None),
             ClientChoice::Shared => lease(ClientPool::global())?,
             ClientChoice::Pool(pool) => lease(&pool)?,
         };
@@ -512,7 +509,6 @@ impl EventSourceBuilder {
         mark_sensitive(&mut headers, &self.sensitive);
         let config = Config {
             client,
-            follow_redirects,
             url,
             method: self.method,
             headers,
@@ -538,8 +534,9 @@ impl EventSourceBuilder {
     }
 }
 
-/// A place on one of `pool`'s clients.
-fn lease(pool: &ClientPool) -> Result<(reqwest::Client, Option<Lease>, bool), Error> {
+/// A place on one of `pool`'s clients (whose clients leave redirects to the
+/// stream).
+fn lease(pool: &ClientPool) -> Result<(reqwest::Client, Option<Lease>), Error> {
     let lease = pool.lease()?;
-    Ok((lease.client.clone(), Some(lease), true))
+    Ok((lease.client.clone(), Some(lease)))
 }

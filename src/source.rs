@@ -386,7 +386,7 @@ impl EventSource {
         }
         let attempt = self.retrier.attempt();
         tracing::debug!(url = %Redacted(&cfg.url), attempt, last_event_id = id, "connecting");
-        let (response, request) = match request.build() {
+        match request.build() {
             Ok(mut request) => {
                 if let Some(hook) = &cfg.hook {
                     let info = Attempt {
@@ -396,28 +396,23 @@ impl EventSource {
                     };
                     hook(&mut request, &info);
                 }
-                let copy = if cfg.follow_redirects {
-                    request.try_clone()
-                } else {
-                    None
-                };
+                // A pooled client does not follow redirects: the stream does,
+                // from a copy of the request as sent.
+                let copy = self.lease.as_ref().and_then(|_| request.try_clone());
                 let visited = vec![request.url().clone()];
-                (
-                    Box::pin(cfg.client.execute(request)) as ResponseFuture,
-                    copy.map(|c| (c, visited)),
-                )
+                Connecting {
+                    response: Box::pin(cfg.client.execute(request)),
+                    request: copy,
+                    visited,
+                    deadline: None,
+                }
             }
-            Err(e) => (Box::pin(std::future::ready(Err(e))) as ResponseFuture, None),
-        };
-        let (request, visited) = match request {
-            Some((r, v)) => (Some(r), v),
-            None => (None, Vec::new()),
-        };
-        Connecting {
-            response,
-            request,
-            visited,
-            deadline: None,
+            Err(e) => Connecting {
+                response: Box::pin(std::future::ready(Err(e))),
+                request: None,
+                visited: Vec::new(),
+                deadline: None,
+            },
         }
     }
 
