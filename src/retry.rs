@@ -428,12 +428,18 @@ impl Retrier {
         self.backoff.set_base(delay);
     }
 
+    /// Starts afresh after a healthy connection: no attempts in a row, the
+    /// growth from the base, no run of failures.
+    fn restart(&mut self) {
+        self.attempt = 0;
+        self.backoff.reset();
+        self.failing_since = None;
+    }
+
     /// An event arrived: the connection is healthy.
     pub(crate) fn on_event(&mut self) {
         if self.attempt != 0 || self.failing_since.is_some() {
-            self.attempt = 0;
-            self.backoff.reset();
-            self.failing_since = None;
+            self.restart();
         }
     }
 
@@ -445,9 +451,7 @@ impl Retrier {
         now: Instant,
     ) -> Verdict {
         if was_healthy(failure, policy.healthy_after) {
-            self.attempt = 0;
-            self.backoff.reset();
-            self.failing_since = None;
+            self.restart();
         }
         let server_delay = match policy.decide(failure) {
             Decision::Stop => return Verdict::Stop,
