@@ -12,13 +12,16 @@
 //! event and holds it open.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::StreamExt;
 use ssekit::{ClientPool, Event, EventSource};
+
+// The same h2c server the tests use.
+#[allow(dead_code)]
+#[path = "../tests/support/net.rs"]
+mod net;
 
 struct Counting;
 
@@ -52,37 +55,6 @@ fn rss_kib() -> i64 {
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or(0)
         * 4
-}
-
-async fn h2_server() -> std::net::SocketAddr {
-    use http_body_util::StreamBody;
-    use hyper::body::Frame;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(|_req| async {
-                    let first = futures::stream::once(async {
-                        Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"data: hi\n\n")))
-                    });
-                    let body = StreamBody::new(first.chain(futures::stream::pending()));
-                    Ok::<_, Infallible>(
-                        hyper::Response::builder()
-                            .header("content-type", "text/event-stream")
-                            .body(body)
-                            .unwrap(),
-                    )
-                });
-                let _ =
-                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .max_concurrent_streams(100)
-                        .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
-                        .await;
-            });
-        }
-    });
-    addr
 }
 
 /// Opens `n` streams (each from `pool()`), waits for each one's first
@@ -133,7 +105,7 @@ async fn main() {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let addr = h2_server().await;
+    let (addr, _) = net::h2c_server(100).await;
     let h2c = || reqwest::Client::builder().http2_prior_knowledge();
     let shared = ClientPool::new(h2c);
     measure("ClientPool (100 per client)", addr, n, || shared.clone()).await;
