@@ -47,7 +47,7 @@ type Factory = dyn Fn() -> reqwest::ClientBuilder + Send + Sync;
 ///
 /// | setting | default |
 /// |---|---|
-/// | factory | `reqwest::Client::builder` |
+/// | factory | `reqwest::Client::builder`, with one TLS configuration shared by all the pool's clients (see [`Default`](#impl-Default-for-ClientPool)) |
 /// | [`max_streams_per_client`](Self::max_streams_per_client) | 100 ([`DEFAULT_STREAMS_PER_CLIENT`]) |
 ///
 /// # Example
@@ -103,10 +103,56 @@ impl fmt::Debug for ClientPool {
 }
 
 impl Default for ClientPool {
-    /// A pool of clients with reqwest's defaults.
+    /// A pool of clients with reqwest's defaults. With the `rustls` feature
+    /// (and not `native-tls`, which reqwest then prefers) its clients share
+    /// one TLS configuration, made as reqwest makes its
+    /// own (the system's roots through the platform verifier, the process's
+    /// default crypto provider or aws-lc-rs, ALPN `h2` and `http/1.1`), so
+    /// the system's root certificates are loaded once, not once per client.
     fn default() -> Self {
-        ClientPool::new(reqwest::Client::builder)
+        ClientPool::new(default_builder)
     }
+}
+
+/// `reqwest::Client::builder()`, with the shared TLS configuration when
+/// there is one.
+fn default_builder() -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder();
+    #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+    if let Some(tls) = shared_tls() {
+        return builder.tls_backend_preconfigured(tls.clone());
+    }
+    builder
+}
+
+/// The TLS configuration of the default pool's clients: what reqwest builds
+/// for a client with default settings, built once. `None` when it cannot be
+/// built (no root certificates on the system, say): each client then builds
+/// its own, and reports the failure as reqwest does.
+#[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+fn shared_tls() -> Option<&'static rustls::ClientConfig> {
+    static TLS: OnceLock<Option<rustls::ClientConfig>> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+            .inspect_err(|e| tracing::debug!(error = %e, "no shared TLS configuration"))
+            .ok()?;
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .ok()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![
+            #[cfg(feature = "http2")]
+            b"h2".to_vec(),
+            b"http/1.1".to_vec(),
+        ];
+        Some(tls)
+    })
+    .as_ref()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
