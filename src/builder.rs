@@ -68,6 +68,16 @@ pub(crate) struct Config {
     pub(crate) resend_after_events: bool,
     pub(crate) comments: bool,
     pub(crate) reconnect_events: bool,
+    /// `None` when no marker is set (most streams): boxed, so a stream
+    /// without them carries one word instead of three collections.
+    pub(crate) markers: Option<Box<Markers>>,
+}
+
+/// The events that end a stream or fail it, from
+/// [`end_on_data`](EventSourceBuilder::end_on_data),
+/// [`end_on_event`](EventSourceBuilder::end_on_event) and
+/// [`error_on_event`](EventSourceBuilder::error_on_event).
+pub(crate) struct Markers {
     pub(crate) end_data: Option<String>,
     pub(crate) end_types: Vec<String>,
     pub(crate) error_types: Vec<String>,
@@ -77,7 +87,9 @@ impl Config {
     /// Whether the stream has an end of its own (a sentinel or a terminal
     /// event type), so that ending without it means the answer was cut.
     pub(crate) fn has_end_marker(&self) -> bool {
-        self.end_data.is_some() || !self.end_types.is_empty()
+        self.markers
+            .as_deref()
+            .is_some_and(|m| m.end_data.is_some() || !m.end_types.is_empty())
     }
 }
 
@@ -521,9 +533,16 @@ impl EventSourceBuilder {
             resend_after_events: self.resend_after_events,
             comments: self.comments,
             reconnect_events: self.reconnect_events,
-            end_data: self.end_data,
-            end_types: self.end_types,
-            error_types: self.error_types,
+            markers: (self.end_data.is_some()
+                || !self.end_types.is_empty()
+                || !self.error_types.is_empty())
+            .then(|| {
+                Box::new(Markers {
+                    end_data: self.end_data,
+                    end_types: self.end_types,
+                    error_types: self.error_types,
+                })
+            }),
         };
         Ok(EventSource::from_config(
             config,

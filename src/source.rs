@@ -131,8 +131,9 @@ pub struct EventSource {
     delivered_any: bool,
     connection_delivered: bool,
     control: Option<Arc<Control>>,
-    /// An event to yield on the next poll (a requested reconnection).
-    pending: Option<Event>,
+    /// An event to yield on the next poll (a requested reconnection; rare,
+    /// so boxed rather than kept inline in every stream).
+    pending: Option<Box<Event>>,
     /// The end marker was seen.
     finished: bool,
 }
@@ -337,11 +338,11 @@ impl EventSource {
             tracing::debug!(url = %Redacted(&self.config.url), "reconnection requested");
             self.state = State::Start;
             if self.config.reconnect_events {
-                self.pending = Some(Event::Reconnecting(Reconnect {
+                self.pending = Some(Box::new(Event::Reconnecting(Reconnect {
                     attempt: self.retrier.attempt(),
                     delay: Duration::ZERO,
                     cause: Arc::new(Error::new(Kind::Requested)),
-                }));
+                })));
             }
         }
     }
@@ -863,7 +864,7 @@ impl Stream for EventSource {
         let this = &mut *self;
         this.take_control(cx);
         if let Some(event) = this.pending.take() {
-            return Poll::Ready(Some(Ok(event)));
+            return Poll::Ready(Some(Ok(*event)));
         }
         loop {
             match &mut this.state {
@@ -891,17 +892,21 @@ impl Stream for EventSource {
                 State::Open(_) => match ready!(this.poll_open(cx)) {
                     Ok(Event::Message(m)) => {
                         let cfg = &this.config;
-                        if cfg.end_data.as_deref() == Some(m.data()) {
+                        // One test per event when no marker is set.
+                        let Some(markers) = cfg.markers.as_deref() else {
+                            return Poll::Ready(Some(Ok(Event::Message(m))));
+                        };
+                        if markers.end_data.as_deref() == Some(m.data()) {
                             tracing::info!(url = %Redacted(&cfg.url), "end sentinel received; stream closed");
                             this.finished = true;
                             this.close();
                             return Poll::Ready(None);
                         }
-                        if cfg.error_types.iter().any(|t| t == m.event()) {
+                        if markers.error_types.iter().any(|t| t == m.event()) {
                             let error = Error::new(Kind::ErrorEvent(Box::new(m)));
                             return Poll::Ready(Some(Err(this.give_up(error))));
                         }
-                        if cfg.end_types.iter().any(|t| t == m.event()) {
+                        if markers.end_types.iter().any(|t| t == m.event()) {
                             tracing::info!(url = %Redacted(&cfg.url), event = m.event(), "end event received; stream closed");
                             this.finished = true;
                             this.close();
