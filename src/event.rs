@@ -152,28 +152,10 @@ impl MessageEvent {
 /// standard (table 3-7), with no call per region into `str::from_utf8`,
 /// whose setup cost dominates on event-sized inputs (see benches/parser.rs).
 fn is_utf8(bytes: &[u8]) -> bool {
-    // A long ASCII prefix (a typical JSON event) goes fastest through the
-    // standard library's block check.
-    // The OR of a block's bytes compiles to a few vector instructions, with
-    // no call per block.
-    fn ascii(block: &[u8]) -> bool {
-        block.iter().fold(0, |acc, b| acc | b) < 0x80
-    }
-    let mut start = 0;
-    for block in bytes.chunks_exact(32) {
-        if !ascii(block) {
-            return is_utf8_from(&bytes[start..]);
-        }
-        start += 32;
-    }
-    // The rest, shorter than a block: as the last 32 bytes (overlapping
-    // blocks already checked) when there are that many.
-    let rest = &bytes[start..];
-    let last = match bytes.len().checked_sub(32) {
-        Some(at) => &bytes[at..],
-        None => rest,
-    };
-    ascii(last) || is_utf8_from(rest)
+    // The ASCII prefix (most or all of a JSON event) in vector steps; the
+    // rest character by character.
+    let ascii = crate::scan::ascii_prefix(bytes);
+    ascii == bytes.len() || is_utf8_from(&bytes[ascii..])
 }
 
 fn is_utf8_from(bytes: &[u8]) -> bool {

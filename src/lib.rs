@@ -67,6 +67,7 @@ mod policy;
 mod pool;
 mod redact;
 mod retry;
+mod scan;
 mod source;
 mod stream;
 pub mod testing;
