@@ -85,7 +85,12 @@
 //!   are the same for the server and every client: 2 MiB per stream, 5 MiB
 //!   per connection, which are hyper's client defaults, set explicitly in
 //!   the reqwest clients, because eventsource-client's transport exposes no
-//!   HTTP/2 settings. `openai` is one event per DATA frame, `dashboard` 16
+//!   HTTP/2 settings (`SSEKIT_BENCH_H2_WINDOWS=16,64` sets others, in MiB,
+//!   and then leaves eventsource-client out of these rows). The server's h2
+//!   is told its socket has no vectored writes, so that it copies frames
+//!   under 1 KiB into its 16 KiB write buffer rather than making one
+//!   `writev` per `openai` event, which made the server, not the clients,
+//!   the bottleneck. `openai` is one event per DATA frame, `dashboard` 16
 //!   KiB frames. After the run the client asks the server's counts: all its
 //!   100 requests must have come on exactly one connection, or the run
 //!   fails. eventsource-client's transport (hyper-util's pooled client, no
@@ -123,7 +128,8 @@
 //! rotated by r), `SSEKIT_BENCH_CLIENTS` and `SSEKIT_BENCH_ROWS` (comma
 //! lists, e.g. `ssekit,reqwest` and `openai/ct1`), `SSEKIT_BENCH_IDLE_STREAMS`
 //! (default 1000), `SSEKIT_BENCH_IDLE_ROUNDS` (default 3),
-//! `SSEKIT_BENCH_OUT` (results folder, default `benches/results`).
+//! `SSEKIT_BENCH_OUT` (results folder, default `benches/results`),
+//! `SSEKIT_BENCH_GZIP_SHARE` and `SSEKIT_BENCH_H2_WINDOWS` (see above).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -907,13 +913,29 @@ fn dashboard_corpus(target: usize) -> Corpus {
 // ---------------------------------------------------------------------------
 // Server
 
-/// HTTP/2 flow-control windows, the same for the server and every client:
-/// hyper's client defaults, made explicit, since eventsource-client's
-/// transport exposes no HTTP/2 settings. 5 MiB per connection covers the
-/// 100 streams' reads many times over on loopback (the client, not the
-/// window, sets the pace).
-const H2_STREAM_WINDOW: u32 = 2 << 20;
-const H2_CONN_WINDOW: u32 = 5 << 20;
+/// HTTP/2 flow-control windows by default (per stream, per connection):
+/// hyper's client defaults, made explicit, because eventsource-client's
+/// transport exposes no HTTP/2 settings and so can only run with these.
+/// Larger windows make every client faster on these rows, alike (3 short
+/// rounds at 64 MiB, with 16 and 64 MiB: `openai` about 1.5x, `dashboard`
+/// about 1.25x; the ratios to the ceiling about the same), so this row
+/// measures the clients under hyper's default flow control.
+const H2_DEFAULT_WINDOWS: (u32, u32) = (2 << 20, 5 << 20);
+
+/// The HTTP/2 flow-control windows of the server and every client:
+/// `SSEKIT_BENCH_H2_WINDOWS=<stream MiB>,<connection MiB>`, default
+/// [`H2_DEFAULT_WINDOWS`]. With others, eventsource-client is not run on
+/// the HTTP/2 rows (it could not have the same).
+fn h2_windows() -> (u32, u32) {
+    let Ok(v) = std::env::var("SSEKIT_BENCH_H2_WINDOWS") else {
+        return H2_DEFAULT_WINDOWS;
+    };
+    let mib: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    match mib[..] {
+        [stream, conn] => (stream << 20, conn << 20),
+        _ => panic!("SSEKIT_BENCH_H2_WINDOWS={v}: expected <stream MiB>,<connection MiB>"),
+    }
+}
 
 /// What the server serves and counts.
 struct ServerState {
@@ -1055,8 +1077,8 @@ async fn serve_h2(sock: tokio::net::TcpStream, state: Arc<ServerState>) {
         async move { Ok::<_, std::convert::Infallible>(resp.unwrap()) }
     });
     let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-        .initial_stream_window_size(H2_STREAM_WINDOW)
-        .initial_connection_window_size(H2_CONN_WINDOW)
+        .initial_stream_window_size(h2_windows().0)
+        .initial_connection_window_size(h2_windows().1)
         .max_concurrent_streams(1000)
         .serve_connection(
             H2cIo {
@@ -1291,13 +1313,16 @@ fn unable(client: &str, rt: &str) -> Option<&'static str> {
         "eventsource-client" if row_gzip(rt) => Some(
             "no gzip: its transport (launchdarkly-sdk-transport 0.1, hyper) neither asks for nor decodes content-encoding",
         ),
+        "eventsource-client" if row_h2(rt) && h2_windows() != H2_DEFAULT_WINDOWS => Some(
+            "SSEKIT_BENCH_H2_WINDOWS differs from hyper's defaults, and its transport exposes no HTTP/2 settings",
+        ),
         _ => None,
     }
 }
 
 /// The HTTP clients, built once per process and shared by its streams.
 /// For the HTTP/2 rows, h2c with prior knowledge and the same flow-control
-/// windows ([`H2_STREAM_WINDOW`], [`H2_CONN_WINDOW`]) in each.
+/// windows ([`h2_windows`]) in each.
 struct Clients {
     h2: bool,
     reqwest: reqwest::Client,
@@ -1329,14 +1354,14 @@ impl Clients {
             (
                 reqwest::Client::builder()
                     .http2_prior_knowledge()
-                    .http2_initial_stream_window_size(H2_STREAM_WINDOW)
-                    .http2_initial_connection_window_size(H2_CONN_WINDOW)
+                    .http2_initial_stream_window_size(h2_windows().0)
+                    .http2_initial_connection_window_size(h2_windows().1)
                     .build()
                     .expect("reqwest h2c client"),
                 reqwest012::Client::builder()
                     .http2_prior_knowledge()
-                    .http2_initial_stream_window_size(H2_STREAM_WINDOW)
-                    .http2_initial_connection_window_size(H2_CONN_WINDOW)
+                    .http2_initial_stream_window_size(h2_windows().0)
+                    .http2_initial_connection_window_size(h2_windows().1)
                     .build()
                     .expect("reqwest 0.12 h2c client"),
             )
@@ -2215,7 +2240,7 @@ fn throughput_parent() {
             "rounds": rounds,
             "repeat": CORPORA.iter().map(|c| (c.to_string(), json!(repeat(c)))).collect::<serde_json::Map<_, _>>(),
             "gzip_share": gzip_share(),
-            "h2_windows": {"stream": H2_STREAM_WINDOW, "connection": H2_CONN_WINDOW},
+            "h2_windows": {"stream": h2_windows().0, "connection": h2_windows().1},
             "clients": clients,
             "rows": rows.iter().map(|(c, r, s)| json!({"corpus": c, "runtime": r, "streams": s})).collect::<Vec<_>>(),
             "load_avg_1m_start": load,
