@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import sys
+import textwrap
 from xml.sax.saxutils import escape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,6 +58,16 @@ def row_label(corpus, rt):
         if rt.startswith(prefix):
             return "{} / {} {}".format(corpus, name, rt[len(prefix):])
     return "{} / {}".format(corpus, rt)
+
+
+def protocol_note(rows, cfg):
+    """What the chart's subtitle says of the HTTP/2 and gzip rows, if any."""
+    notes = []
+    if any(r.startswith("h2-") for _, r in rows):
+        notes.append("HTTP/2: h2c, one connection")
+    if any(r.startswith("gzip-") for _, r in rows):
+        notes.append("gzip: the first 1/{} of the corpus".format(cfg.get("gzip_share", 4)))
+    return " ({})".format("; ".join(notes)) if notes else ""
 
 
 def unable_map(data):
@@ -124,6 +135,8 @@ def bar_chart(path, title, subtitle, groups, series, values, labels, x_label, re
     after the bar (or in place of a missing bar); ref_lines: [(x, label,
     dashed)]; footnotes: lines under the legend.
     """
+    # Footnotes wrapped to the chart's width (about 6 px per character).
+    footnotes = [line for note in footnotes for line in textwrap.wrap(note, 140)]
     bar_h, gap, group_gap = 13, 2, 18
     left, right, top = 210, 150, 92
     plot_w = 560
@@ -225,8 +238,8 @@ def e2e(data):
     bar_chart(
         os.path.join(RESULTS, "e2e.svg"),
         "Rust SSE clients end to end: events/s relative to reqwest reading the body unparsed",
-        ["{} MiB per corpus over loopback HTTP/1.1 chunked (HTTP/2: h2c, one connection), "
-         "median of {} rounds".format(cfg["mb"], cfg["rounds"]), machine_line(m)],
+        ["{} MiB per corpus over loopback HTTP/1.1 chunked, median of {} rounds{}".format(
+            cfg["mb"], cfg["rounds"], protocol_note(rows, cfg)), machine_line(m)],
         groups, series, values, labels,
         "median events/s / median events/s of reqwest without parsing (1 = the ceiling)",
         [(1.0, "ceiling", False), (0.95, "0.95", True)], footnotes=notes)
