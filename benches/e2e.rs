@@ -18,8 +18,16 @@
 //!   takes as much per `write` as the socket buffer holds); `GET
 //!   /meta/<corpus>?events=N` tells the events, body bytes and data bytes of
 //!   that prefix; `&repeat=k` sends those events k times over in the same
-//!   body; `GET /idle` sends one event, then a comment every 5 s. It
-//!   exits when its standard input closes (the parent's end).
+//!   body; `GET /idle` sends one event, then a comment every 5 s. `GET
+//!   /gz/<corpus>?events=N&repeat=k` sends the same events gzipped
+//!   (`content-encoding: gzip`, always, whatever the request's
+//!   `Accept-Encoding`), compressed at start (see *gzip rows*). A second
+//!   listener, printed as `H2PORT n`, is a hyper HTTP/2 server, h2c with
+//!   prior knowledge, that answers `GET /sse/...` with the same events as
+//!   DATA frames cut where the chunks are (slices of the pre-rendered
+//!   corpus); it counts TCP connections, connections that carried a
+//!   request, and requests (`GET /h2stats` on the first port). It exits
+//!   when its standard input closes (the parent's end).
 //! - `client <name> <corpus> <runtime> <streams>`: one client kind against
 //!   the server (`SSEKIT_BENCH_ADDR`), printing one JSON line. Wall and CPU
 //!   time (`getrusage(RUSAGE_SELF)`, all threads) and allocations (a counting
@@ -37,11 +45,17 @@
 //! | name | what |
 //! |---|---|
 //! | `reqwest` | the ceiling: `Response::chunk()` in a loop, counting bytes, no parsing; its events are bytes / (bytes per event). In idle mode, the floor: the bodies alone (`bytes_stream()`), the rest of each `Response` dropped |
-//! | `ssekit` | `ssekit::EventSource` (default client), counting `Event::Message` |
+//! | `ssekit` | `ssekit::EventSource` (default client), counting `Event::Message`; on the HTTP/2 rows built with `.client(...)`, the shared h2c reqwest 0.13 `Client` |
 //! | `sse-stream` | `sse_stream::SseByteStream` over reqwest 0.13's `bytes_stream()` |
-//! | `sseer` | `sseer::EventSource`, sseer's own reqwest 0.13 client (feature `reqwest`) |
+//! | `sseer` | `sseer::EventSource` (feature `reqwest`) on requests of the shared reqwest 0.13 `Client` |
 //! | `reqwest-eventsource` | `reqwest_eventsource::EventSource` on one shared reqwest 0.12 `Client` |
-//! | `eventsource-client` | LaunchDarkly's `eventsource-client` 0.18.0 with `HyperTransport::build_http` (launchdarkly-sdk-transport), reconnection off |
+//! | `eventsource-client` | LaunchDarkly's `eventsource-client` 0.18.0 with `HyperTransport::build_http` (launchdarkly-sdk-transport), reconnection off; on the HTTP/2 rows `build_with_connector` with a connector of ours (`H2cConnector`) |
+//!
+//! The reqwest 0.13 `Client` (ceiling, sse-stream, sseer) and the reqwest
+//! 0.12 one are built once per client process and shared by its streams:
+//! `Client::new()`, or on the HTTP/2 rows `http2_prior_knowledge()` with
+//! the windows below. Both decode gzip (feature `gzip`), and so does
+//! ssekit's default client.
 //!
 //! Corpora, generated deterministically (SplitMix64, fixed seed) by the
 //! server, `SSEKIT_BENCH_MB` MiB of events each (default 128):
@@ -63,6 +77,48 @@
 //! `mt1spawn`, the one stream spawned as a task on that runtime
 //! (`SSEKIT_BENCH_ROWS=openai/mt1spawn`).
 //!
+//! Rows are a corpus and a runtime (`openai/ct1`); those above are HTTP/1.1
+//! with chunked bodies. Two more kinds, for both corpora, run by default:
+//!
+//! - HTTP/2, `h2-mt100`: the `mt100` streams all multiplexed over ONE h2c
+//!   (prior knowledge) connection per client process. Flow-control windows
+//!   are the same for the server and every client: 2 MiB per stream, 5 MiB
+//!   per connection, which are hyper's client defaults, set explicitly in
+//!   the reqwest clients, because eventsource-client's transport exposes no
+//!   HTTP/2 settings (`SSEKIT_BENCH_H2_WINDOWS=16,64` sets others, in MiB,
+//!   and then leaves eventsource-client out of these rows). The server's h2
+//!   is told its socket has no vectored writes, so that it copies frames
+//!   under 1 KiB into its 16 KiB write buffer rather than making one
+//!   `writev` per `openai` event, which made the server, not the clients,
+//!   the bottleneck. `openai` is one event per DATA frame, `dashboard` 16
+//!   KiB frames. After the run the client asks the server's counts: all its
+//!   100 requests must have come on exactly one connection, or the run
+//!   fails. eventsource-client's transport (hyper-util's pooled client, no
+//!   `http2_only`) has no prior-knowledge switch; it speaks HTTP/2 on plain
+//!   TCP when the connector says ALPN chose `h2`, which `H2cConnector`
+//!   does. Its 100 requests each start a TCP connect until the first
+//!   connection is up; the spare sockets are closed without a request: the
+//!   run's `h2_tcp_connections` counts them (reported, not failed), and
+//!   `h2_connections_used` must be 1.
+//! - gzip, `gzip-ct1` and `gzip-mt100`: `GET /gz/...`, the same events in
+//!   a gzip body, on HTTP/1.1 chunked. `openai` is one deflate stream with
+//!   a sync flush after each event, each flushed piece one HTTP chunk (as a
+//!   compressing LLM proxy sends it); `dashboard` is one deflate stream of
+//!   the whole prefix, cut in 16 KiB chunks. Decoding makes these rows
+//!   several times slower, so they read the first quarter of the corpus
+//!   (`SSEKIT_BENCH_GZIP_SHARE`, default 4: each stream reads events / (4 x
+//!   streams)), with the same repeats. Compressed at server start (flate2,
+//!   level 6; `openai` once for every prefix of that quarter, `dashboard`
+//!   once per prefix that a row reads), never per request;
+//!   `repeat=k` sends the compressed prefix k times over in one stream
+//!   (each copy starts fresh and ends on a sync flush, so copies concatenate),
+//!   then the trailer. The server decodes a few such bodies at start to
+//!   check them. Events, data and body bytes are counted on the decoded
+//!   content. The server gzips whatever the request asks, so a client that
+//!   cannot decode is not run: eventsource-client (its transport neither
+//!   asks for nor decodes `content-encoding`) shows "—" on these rows, with
+//!   the reason, in the tables and in `unable` of the JSON.
+//!
 //! Every client must see exactly the expected number of events and data
 //! bytes on one connection (a second open, an error or an early end is a
 //! failure): the run stops with the client's message.
@@ -72,7 +128,8 @@
 //! rotated by r), `SSEKIT_BENCH_CLIENTS` and `SSEKIT_BENCH_ROWS` (comma
 //! lists, e.g. `ssekit,reqwest` and `openai/ct1`), `SSEKIT_BENCH_IDLE_STREAMS`
 //! (default 1000), `SSEKIT_BENCH_IDLE_ROUNDS` (default 3),
-//! `SSEKIT_BENCH_OUT` (results folder, default `benches/results`).
+//! `SSEKIT_BENCH_OUT` (results folder, default `benches/results`),
+//! `SSEKIT_BENCH_GZIP_SHARE` and `SSEKIT_BENCH_H2_WINDOWS` (see above).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -83,6 +140,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -431,7 +489,7 @@ const CORPORA: [&str; 2] = ["openai", "dashboard"];
 /// A corpus: the event stream (`raw`), its chunked-encoded form (`wire`,
 /// without the terminating chunk) and where events and chunks end.
 struct Corpus {
-    raw: Vec<u8>,
+    raw: Bytes,
     wire: Vec<u8>,
     /// Per chunk: (end in `raw`, end in `wire`).
     chunks: Vec<(usize, usize)>,
@@ -460,7 +518,7 @@ impl Corpus {
             start = end;
         }
         Corpus {
-            raw,
+            raw: Bytes::from(raw),
             wire,
             chunks,
             event_end,
@@ -499,6 +557,228 @@ impl Corpus {
             tail.extend_from_slice(b"\r\n");
         }
         (&self.wire[..wire_done], tail)
+    }
+
+    /// The first `events` events as HTTP/2 DATA frames: the pieces the
+    /// chunked body has (one event, or 16 KiB), `repeat` times over.
+    fn frames(self: &Arc<Self>, events: usize, repeat: usize) -> Frames {
+        let end = self.prefix(events).raw_bytes;
+        Frames {
+            corpus: Some(self.clone()),
+            end,
+            whole: self.chunks.partition_point(|&(r, _)| r <= end),
+            next: 0,
+            start: 0,
+            left: repeat,
+        }
+    }
+}
+
+/// A response body of raw corpus bytes (slices of it, no copy), one frame
+/// per piece of the chunked body; empty (the default) for an error response.
+#[derive(Default)]
+struct Frames {
+    corpus: Option<Arc<Corpus>>,
+    /// End in `raw` of the prefix sent.
+    end: usize,
+    /// Pieces of the chunked body that end within the prefix.
+    whole: usize,
+    next: usize,
+    start: usize,
+    /// Copies of the prefix still to send.
+    left: usize,
+}
+
+impl hyper::body::Body for Frames {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let Some(corpus) = this.corpus.as_ref().filter(|_| this.left > 0) else {
+            return std::task::Poll::Ready(None);
+        };
+        let stop = if this.next < this.whole {
+            corpus.chunks[this.next].0
+        } else {
+            this.end
+        };
+        let piece = corpus.raw.slice(this.start..stop);
+        (this.next, this.start) = (this.next + 1, stop);
+        if stop == this.end {
+            (this.next, this.start, this.left) = (0, 0, this.left - 1);
+        }
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+}
+
+/// The gzip header: no name, no time, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// A gzip rendering of a corpus's first events, pre-compressed at server
+/// start: raw deflate that ends on a sync flush (byte-aligned, no final
+/// block), as HTTP chunks. A deflate stream that starts with an empty
+/// window and ends on a sync flush decodes the same after any other such
+/// stream, so `repeat=k` sends it k times over, then one empty final block
+/// and the trailer (CRC-32 and size of the k copies).
+struct GzBody {
+    /// Chunked-encoded compressed pieces (without the gzip header).
+    wire: Vec<u8>,
+    /// Per prefix that ends on a piece, by events: (events, end in `wire`,
+    /// CRC-32 of the raw prefix).
+    ends: Vec<(usize, usize, u32)>,
+}
+
+fn push_chunk(wire: &mut Vec<u8>, piece: &[u8]) {
+    if !piece.is_empty() {
+        write!(wire, "{:x}\r\n", piece.len()).unwrap();
+        wire.extend_from_slice(piece);
+        wire.extend_from_slice(b"\r\n");
+    }
+}
+
+/// `openai` as a compressing LLM proxy sends it: one deflate stream, a sync
+/// flush after each event, each flushed piece one HTTP chunk. Every event
+/// ends a piece, so one rendering serves every prefix up to `events`.
+fn gzip_per_event(c: &Corpus, events: usize) -> GzBody {
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut crc = crc32fast::Hasher::new();
+    let mut wire = Vec::with_capacity(c.raw.len() / 3);
+    let mut ends = Vec::with_capacity(c.events());
+    let mut start = 0;
+    for (i, &end) in c.event_end[..c.prefix(events).events].iter().enumerate() {
+        enc.write_all(&c.raw[start..end]).unwrap();
+        enc.flush().unwrap(); // a sync flush
+        push_chunk(&mut wire, enc.get_ref());
+        enc.get_mut().clear();
+        crc.update(&c.raw[start..end]);
+        ends.push((i + 1, wire.len(), crc.clone().finalize()));
+        start = end;
+    }
+    GzBody { wire, ends }
+}
+
+/// `dashboard` as a compressing server sends a bulk stream: the first
+/// `events` events compressed as one stream (one sync flush, at the end),
+/// cut in 16 KiB chunks.
+fn gzip_bulk(c: &Corpus, events: usize) -> GzBody {
+    let p = c.prefix(events);
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&c.raw[..p.raw_bytes]).unwrap();
+    enc.flush().unwrap();
+    let deflate = enc.get_ref();
+    let mut wire = Vec::with_capacity(deflate.len() + deflate.len() / 1024 + 16);
+    for piece in deflate.chunks(16384) {
+        push_chunk(&mut wire, piece);
+    }
+    let end = wire.len();
+    GzBody {
+        wire,
+        ends: vec![(p.events, end, crc32fast::hash(&c.raw[..p.raw_bytes]))],
+    }
+}
+
+/// Stream counts of the gzip rows, whose prefixes (events / streams /
+/// [`gzip_share`]) are rendered; other prefixes of a bulk corpus get a 404.
+const GZIP_STREAMS: [usize; 2] = [1, 100];
+
+/// The gzip rows read the first 1/share of the corpus (default 4,
+/// `SSEKIT_BENCH_GZIP_SHARE`), with the same repeats: decoding makes them
+/// several times slower than the plain rows, and a quarter is long enough
+/// to time.
+fn gzip_share() -> usize {
+    env_usize("SSEKIT_BENCH_GZIP_SHARE", 4).max(1)
+}
+
+/// The events each stream of a row of `streams` streams reads.
+fn events_per_stream(total: usize, streams: usize, rt: &str) -> usize {
+    let share = if row_gzip(rt) { gzip_share() } else { 1 };
+    total / (streams * share)
+}
+
+/// The prefixes the gzip rows read (see [`events_per_stream`]), largest
+/// first.
+fn gzip_row_events(c: &Corpus) -> Vec<usize> {
+    let mut events: Vec<usize> = GZIP_STREAMS
+        .iter()
+        .map(|&s| c.prefix(events_per_stream(c.events(), s, "gzip-")).events)
+        .collect();
+    events.dedup();
+    events
+}
+
+fn gzip_renderings(name: &str, c: &Corpus) -> Vec<GzBody> {
+    let events = gzip_row_events(c);
+    if name == "openai" {
+        return vec![gzip_per_event(c, events[0])];
+    }
+    events.into_iter().map(|n| gzip_bulk(c, n)).collect()
+}
+
+/// The pre-compressed body for the first `events` events, if rendered:
+/// (the pieces, raw bytes, CRC-32 of the raw bytes).
+fn gzip_prefix<'a>(gz: &'a [GzBody], c: &Corpus, events: usize) -> Option<(&'a [u8], u64, u32)> {
+    let p = c.prefix(events);
+    gz.iter().find_map(|b| {
+        let i = b.ends.binary_search_by_key(&p.events, |e| e.0).ok()?;
+        let (_, end, crc) = b.ends[i];
+        Some((&b.wire[..end], p.raw_bytes as u64, crc))
+    })
+}
+
+/// The last HTTP chunk of a gzip body of `repeat` copies of a prefix of
+/// `raw_bytes` bytes whose CRC-32 is `crc`: an empty final deflate block
+/// (fixed Huffman), then the trailer.
+fn gzip_trailer(raw_bytes: u64, crc: u32, repeat: usize) -> Vec<u8> {
+    let mut whole = crc32fast::Hasher::new();
+    for _ in 0..repeat {
+        whole.combine(&crc32fast::Hasher::new_with_initial_len(crc, raw_bytes));
+    }
+    let mut tail = vec![0x03, 0x00];
+    tail.extend_from_slice(&whole.finalize().to_le_bytes());
+    tail.extend_from_slice(&((raw_bytes * repeat as u64) as u32).to_le_bytes());
+    let mut chunk = Vec::new();
+    push_chunk(&mut chunk, &tail);
+    chunk
+}
+
+/// Decodes a few gzip bodies as a client will (header, k copies, trailer)
+/// and compares them with the corpus: a wrong CRC or size would otherwise
+/// go unseen, as clients stop reading at their last event.
+fn gzip_self_check(gz: &[GzBody], c: &Corpus) {
+    for events in [1, c.events().min(1000), *gzip_row_events(c).last().unwrap()] {
+        let Some((pieces, raw_bytes, crc)) = gzip_prefix(gz, c, events) else {
+            continue;
+        };
+        let mut chunked = Vec::new();
+        push_chunk(&mut chunked, &GZIP_HEADER);
+        for _ in 0..2 {
+            chunked.extend_from_slice(pieces);
+        }
+        chunked.extend_from_slice(&gzip_trailer(raw_bytes, crc, 2));
+        // Undo the chunked encoding.
+        let (mut body, mut rest) = (Vec::new(), &chunked[..]);
+        while let Some(nl) = rest.windows(2).position(|w| w == b"\r\n") {
+            let n = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap(), 16).unwrap();
+            body.extend_from_slice(&rest[nl + 2..nl + 2 + n]);
+            rest = &rest[nl + 4 + n..];
+        }
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut decoded)
+            .expect("the gzip body decodes");
+        let raw = &c.raw[..raw_bytes as usize];
+        assert!(
+            decoded.len() == 2 * raw.len() && decoded.chunks(raw.len()).all(|d| d == raw),
+            "gzip body of {events} events, twice over, decodes to something else"
+        );
     }
 }
 
@@ -633,15 +913,71 @@ fn dashboard_corpus(target: usize) -> Corpus {
 // ---------------------------------------------------------------------------
 // Server
 
+/// HTTP/2 flow-control windows by default (per stream, per connection):
+/// hyper's client defaults, made explicit, because eventsource-client's
+/// transport exposes no HTTP/2 settings and so can only run with these.
+/// Larger windows make every client faster on these rows, alike (3 short
+/// rounds at 64 MiB, with 16 and 64 MiB: `openai` about 1.5x, `dashboard`
+/// about 1.25x; the ratios to the ceiling about the same), so this row
+/// measures the clients under hyper's default flow control.
+const H2_DEFAULT_WINDOWS: (u32, u32) = (2 << 20, 5 << 20);
+
+/// The HTTP/2 flow-control windows of the server and every client:
+/// `SSEKIT_BENCH_H2_WINDOWS=<stream MiB>,<connection MiB>`, default
+/// [`H2_DEFAULT_WINDOWS`]. With others, eventsource-client is not run on
+/// the HTTP/2 rows (it could not have the same).
+fn h2_windows() -> (u32, u32) {
+    let Ok(v) = std::env::var("SSEKIT_BENCH_H2_WINDOWS") else {
+        return H2_DEFAULT_WINDOWS;
+    };
+    let mib: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    match mib[..] {
+        [stream, conn] => (stream << 20, conn << 20),
+        _ => panic!("SSEKIT_BENCH_H2_WINDOWS={v}: expected <stream MiB>,<connection MiB>"),
+    }
+}
+
+/// What the server serves and counts.
+struct ServerState {
+    corpora: Vec<Arc<Corpus>>,
+    /// Per corpus: its gzip renderings.
+    gz: Vec<Vec<GzBody>>,
+    /// HTTP/2: TCP connections accepted, connections that carried at least
+    /// one request, requests.
+    h2_accepted: AtomicU64,
+    h2_used: AtomicU64,
+    h2_requests: AtomicU64,
+}
+
 fn server_main(mb: usize) {
     raise_nofile();
     let started = Instant::now();
-    let corpora: Vec<Corpus> = if mb == 0 {
+    let corpora: Vec<Arc<Corpus>> = if mb == 0 {
         Vec::new()
     } else {
-        vec![openai_corpus(mb << 20), dashboard_corpus(mb << 20)]
+        vec![
+            Arc::new(openai_corpus(mb << 20)),
+            Arc::new(dashboard_corpus(mb << 20)),
+        ]
     };
-    let corpora = Arc::new(corpora);
+    let generate_s = started.elapsed().as_secs_f64();
+    let gz: Vec<Vec<GzBody>> = CORPORA
+        .iter()
+        .zip(&corpora)
+        .map(|(name, c)| {
+            let gz = gzip_renderings(name, c);
+            gzip_self_check(&gz, c);
+            gz
+        })
+        .collect();
+    let gzip_s = started.elapsed().as_secs_f64() - generate_s;
+    let state = Arc::new(ServerState {
+        corpora,
+        gz,
+        h2_accepted: AtomicU64::new(0),
+        h2_used: AtomicU64::new(0),
+        h2_requests: AtomicU64::new(0),
+    });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -653,8 +989,10 @@ fn server_main(mb: usize) {
         socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let listener = socket.listen(4096).unwrap();
         let port = listener.local_addr().unwrap().port();
+        let h2_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let h2_port = h2_listener.local_addr().unwrap().port();
         let mut stats = serde_json::Map::new();
-        for (name, c) in CORPORA.iter().zip(corpora.iter()) {
+        for ((name, c), gz) in CORPORA.iter().zip(&state.corpora).zip(&state.gz) {
             stats.insert(
                 name.to_string(),
                 json!({
@@ -663,13 +1001,20 @@ fn server_main(mb: usize) {
                     "wire_bytes": c.wire.len(),
                     "chunks": c.chunks.len(),
                     "data_bytes": c.data_cum.last().copied().unwrap_or(0),
+                    // The gzip rows' prefixes: events, raw and compressed
+                    // bytes (chunked, as /gz/ sends them).
+                    "gzip": gzip_row_events(c).into_iter().filter_map(|n| {
+                        let (w, raw, _) = gzip_prefix(gz, c, n)?;
+                        Some(json!({"events": n, "bytes": raw, "wire_bytes": w.len()}))
+                    }).collect::<Vec<_>>(),
                 }),
             );
         }
         println!("PORT {port}");
+        println!("H2PORT {h2_port}");
         println!(
             "STATS {}",
-            json!({"corpora": stats, "generate_s": started.elapsed().as_secs_f64()})
+            json!({"corpora": stats, "generate_s": generate_s, "gzip_s": gzip_s})
         );
         std::io::stdout().flush().unwrap();
         // The parent's end closes our stdin: then stop.
@@ -678,16 +1023,71 @@ fn server_main(mb: usize) {
             let _ = std::io::stdin().read_to_end(&mut sink);
             std::process::exit(0);
         });
+        let h2_state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = h2_listener.accept().await else {
+                    continue;
+                };
+                h2_state.h2_accepted.fetch_add(1, Relaxed);
+                tokio::spawn(serve_h2(sock, h2_state.clone()));
+            }
+        });
         loop {
             let Ok((sock, _)) = listener.accept().await else {
                 continue;
             };
-            let corpora = corpora.clone();
+            let state = state.clone();
             tokio::spawn(async move {
-                let _ = serve(sock, &corpora).await;
+                let _ = serve(sock, &state).await;
             });
         }
     });
+}
+
+/// h2c (HTTP/2 with prior knowledge) on one connection: `GET
+/// /sse/<corpus>?events=N&repeat=k` gets the same events as over HTTP/1.1,
+/// one DATA frame per piece of the chunked body.
+async fn serve_h2(sock: tokio::net::TcpStream, state: Arc<ServerState>) {
+    let _ = sock.set_nodelay(true);
+    let used = Arc::new(AtomicBool::new(false));
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        if !used.swap(true, Relaxed) {
+            state.h2_used.fetch_add(1, Relaxed);
+        }
+        state.h2_requests.fetch_add(1, Relaxed);
+        let target = req.uri().to_string();
+        let path = req.uri().path();
+        let found = path
+            .strip_prefix("/sse/")
+            .and_then(|name| CORPORA.iter().position(|c| *c == name))
+            .and_then(|i| state.corpora.get(i));
+        let resp = match found {
+            Some(c) => hyper::Response::builder()
+                .header("content-type", "text/event-stream")
+                .header("cache-control", "no-cache")
+                .body(c.frames(
+                    query(&target, "events").unwrap_or(c.events()),
+                    query(&target, "repeat").unwrap_or(1),
+                )),
+            None => hyper::Response::builder()
+                .status(404)
+                .body(Frames::default()),
+        };
+        async move { Ok::<_, std::convert::Infallible>(resp.unwrap()) }
+    });
+    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .initial_stream_window_size(h2_windows().0)
+        .initial_connection_window_size(h2_windows().1)
+        .max_concurrent_streams(1000)
+        .serve_connection(
+            H2cIo {
+                io: hyper_util::rt::TokioIo::new(sock),
+                vectored: false,
+            },
+            service,
+        )
+        .await;
 }
 
 /// The value of `name` in the query of `target`.
@@ -698,7 +1098,7 @@ fn query(target: &str, name: &str) -> Option<usize> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn serve(mut sock: tokio::net::TcpStream, corpora: &[Corpus]) -> std::io::Result<()> {
+async fn serve(mut sock: tokio::net::TcpStream, state: &ServerState) -> std::io::Result<()> {
     sock.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(2048);
     loop {
@@ -720,10 +1120,11 @@ async fn serve(mut sock: tokio::net::TcpStream, corpora: &[Corpus]) -> std::io::
         let corpus = |prefix: &str| {
             let name = path.strip_prefix(prefix)?;
             let i = CORPORA.iter().position(|c| *c == name)?;
-            corpora.get(i)
+            Some((state.corpora.get(i)?, state.gz.get(i)?))
         };
         const SSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
-        if let Some(c) = corpus("/sse/") {
+        const SSE_HEAD_GZIP: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n";
+        if let Some((c, _)) = corpus("/sse/") {
             let events = query(&target, "events").unwrap_or(c.events());
             let (whole, tail) = c.body(events);
             sock.write_all(SSE_HEAD).await?;
@@ -733,7 +1134,41 @@ async fn serve(mut sock: tokio::net::TcpStream, corpora: &[Corpus]) -> std::io::
                 sock.write_all(&tail).await?;
             }
             sock.write_all(b"0\r\n\r\n").await?;
-        } else if let Some(c) = corpus("/meta/") {
+        } else if let Some((c, gz)) = corpus("/gz/") {
+            // Always gzip, whatever the request's Accept-Encoding says: a
+            // client that cannot decode it is not run on these rows.
+            let events = query(&target, "events").unwrap_or(c.events());
+            let Some((pieces, raw_bytes, crc)) = gzip_prefix(gz, c, events) else {
+                sock.write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await?;
+                return Ok(());
+            };
+            let repeat = query(&target, "repeat").unwrap_or(1);
+            let mut head = SSE_HEAD_GZIP.to_vec();
+            push_chunk(&mut head, &GZIP_HEADER);
+            sock.write_all(&head).await?;
+            for _ in 0..repeat {
+                sock.write_all(pieces).await?;
+            }
+            let mut end = gzip_trailer(raw_bytes, crc, repeat);
+            end.extend_from_slice(b"0\r\n\r\n");
+            sock.write_all(&end).await?;
+        } else if path == "/h2stats" {
+            let body = format!(
+                "{} {} {}\n",
+                state.h2_accepted.load(Relaxed),
+                state.h2_used.load(Relaxed),
+                state.h2_requests.load(Relaxed)
+            );
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            sock.write_all(resp.as_bytes()).await?;
+            return Ok(());
+        } else if let Some((c, _)) = corpus("/meta/") {
             let p = c.prefix(query(&target, "events").unwrap_or(c.events()));
             let k = query(&target, "repeat").unwrap_or(1) as u64;
             let body = format!(
@@ -771,6 +1206,16 @@ async fn serve(mut sock: tokio::net::TcpStream, corpora: &[Corpus]) -> std::io::
             return Ok(());
         }
     }
+}
+
+/// The server's HTTP/2 counts: (TCP connections accepted, connections that
+/// carried a request, requests).
+fn h2_stats(addr: &str) -> (u64, u64, u64) {
+    let v: Vec<u64> = plain_get(addr, "/h2stats")
+        .split_whitespace()
+        .map(|x| x.parse().expect("a number"))
+        .collect();
+    (v[0], v[1], v[2])
 }
 
 /// A blocking `GET` with HTTP/1.0 (the server closes after answering).
@@ -844,31 +1289,184 @@ impl Gate {
     }
 }
 
+/// Rows over HTTP/2: their runtime is named `h2-<runtime>`.
+fn row_h2(rt: &str) -> bool {
+    rt.starts_with("h2-")
+}
+
+/// Rows of gzip bodies: their runtime is named `gzip-<runtime>`.
+fn row_gzip(rt: &str) -> bool {
+    rt.starts_with("gzip-")
+}
+
+/// The runtime a row runs on (`ct1`, `mt100`, ...), without its protocol.
+fn base_runtime(rt: &str) -> &str {
+    rt.strip_prefix("h2-")
+        .or_else(|| rt.strip_prefix("gzip-"))
+        .unwrap_or(rt)
+}
+
+/// Why `client` cannot run the rows of runtime `rt`, if it cannot: it is
+/// not run there, and the tables show "—" with this reason.
+fn unable(client: &str, rt: &str) -> Option<&'static str> {
+    match client {
+        "eventsource-client" if row_gzip(rt) => Some(
+            "no gzip: its transport (launchdarkly-sdk-transport 0.1, hyper) neither asks for nor decodes content-encoding",
+        ),
+        "eventsource-client" if row_h2(rt) && h2_windows() != H2_DEFAULT_WINDOWS => Some(
+            "SSEKIT_BENCH_H2_WINDOWS differs from hyper's defaults, and its transport exposes no HTTP/2 settings",
+        ),
+        _ => None,
+    }
+}
+
 /// The HTTP clients, built once per process and shared by its streams.
+/// For the HTTP/2 rows, h2c with prior knowledge and the same flow-control
+/// windows ([`h2_windows`]) in each.
 struct Clients {
+    h2: bool,
     reqwest: reqwest::Client,
     reqwest012: reqwest012::Client,
     launchdarkly: Option<Arc<dyn eventsource_client::Client>>,
 }
 
 impl Clients {
-    fn new(kind: &str, url: &str) -> Self {
+    fn new(kind: &str, url: &str, h2: bool) -> Self {
         let launchdarkly = (kind == "eventsource-client").then(|| {
             use eventsource_client as es;
-            let transport = launchdarkly_sdk_transport::HyperTransport::builder()
-                .build_http()
-                .expect("hyper transport");
-            let client = es::ClientBuilder::for_url(url)
+            let transport = launchdarkly_sdk_transport::HyperTransport::builder();
+            let builder = es::ClientBuilder::for_url(url)
                 .expect("eventsource-client URL")
-                .reconnect(es::ReconnectOptions::reconnect(false).build())
-                .build_with_transport(transport);
-            Arc::new(client) as Arc<dyn es::Client>
+                .reconnect(es::ReconnectOptions::reconnect(false).build());
+            if h2 {
+                // Its transport's HTTP/2 settings are hyper's defaults,
+                // which the others are given explicitly.
+                let transport = transport
+                    .build_with_connector(H2cConnector)
+                    .expect("hyper transport");
+                Arc::new(builder.build_with_transport(transport)) as Arc<dyn es::Client>
+            } else {
+                let transport = transport.build_http().expect("hyper transport");
+                Arc::new(builder.build_with_transport(transport)) as Arc<dyn es::Client>
+            }
         });
+        let (reqwest, reqwest012) = if h2 {
+            (
+                reqwest::Client::builder()
+                    .http2_prior_knowledge()
+                    .http2_initial_stream_window_size(h2_windows().0)
+                    .http2_initial_connection_window_size(h2_windows().1)
+                    .build()
+                    .expect("reqwest h2c client"),
+                reqwest012::Client::builder()
+                    .http2_prior_knowledge()
+                    .http2_initial_stream_window_size(h2_windows().0)
+                    .http2_initial_connection_window_size(h2_windows().1)
+                    .build()
+                    .expect("reqwest 0.12 h2c client"),
+            )
+        } else {
+            (reqwest::Client::new(), reqwest012::Client::new())
+        };
         Clients {
-            reqwest: reqwest::Client::new(),
-            reqwest012: reqwest012::Client::new(),
+            h2,
+            reqwest,
+            reqwest012,
             launchdarkly,
         }
+    }
+}
+
+/// eventsource-client's transport has no prior-knowledge switch: it speaks
+/// HTTP/2 on a connection whose connector says ALPN chose `h2`. This
+/// connector opens plain TCP and says so: h2c with prior knowledge. (Its
+/// requests race to connect until the first connection is up; the spare
+/// sockets are closed unused, and the server counts them apart.)
+#[derive(Clone)]
+struct H2cConnector;
+
+/// A TCP connection for HTTP/2: for eventsource-client's transport, and
+/// for the server, which says it has no vectored writes (`vectored:
+/// false`), so that h2 copies DATA frames under 1 KiB into its 16 KiB write
+/// buffer instead of one `writev` per frame above 256 bytes (one per
+/// `openai` event): the server then keeps up with the clients, as the
+/// HTTP/1.1 one does with its single `write_all`.
+struct H2cIo {
+    io: hyper_util::rt::TokioIo<tokio::net::TcpStream>,
+    vectored: bool,
+}
+
+type IoResult<T> = std::task::Poll<std::io::Result<T>>;
+
+impl hyper::rt::Read for H2cIo {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> IoResult<()> {
+        hyper::rt::Read::poll_read(std::pin::Pin::new(&mut self.get_mut().io), cx, buf)
+    }
+}
+
+impl hyper::rt::Write for H2cIo {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> IoResult<usize> {
+        hyper::rt::Write::poll_write(std::pin::Pin::new(&mut self.get_mut().io), cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> IoResult<usize> {
+        hyper::rt::Write::poll_write_vectored(std::pin::Pin::new(&mut self.get_mut().io), cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.vectored && hyper::rt::Write::is_write_vectored(&self.io)
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> IoResult<()> {
+        hyper::rt::Write::poll_flush(std::pin::Pin::new(&mut self.get_mut().io), cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> IoResult<()> {
+        hyper::rt::Write::poll_shutdown(std::pin::Pin::new(&mut self.get_mut().io), cx)
+    }
+}
+
+impl hyper_util::client::legacy::connect::Connection for H2cIo {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        hyper_util::client::legacy::connect::Connected::new().negotiated_h2()
+    }
+}
+
+impl tower::Service<hyper::Uri> for H2cConnector {
+    type Response = H2cIo;
+    type Error = std::io::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<H2cIo>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> IoResult<()> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: hyper::Uri) -> Self::Future {
+        Box::pin(async move {
+            let host = uri.host().unwrap_or("127.0.0.1").to_string();
+            let sock = tokio::net::TcpStream::connect((host, uri.port_u16().unwrap_or(80))).await?;
+            sock.set_nodelay(true)?;
+            Ok(H2cIo {
+                io: hyper_util::rt::TokioIo::new(sock),
+                vectored: true,
+            })
+        })
     }
 }
 
@@ -933,7 +1531,17 @@ async fn run_stream(
             }
         }
         "ssekit" => {
-            let mut es = ssekit::EventSource::new(url).or_else(|e| fail(kind, e))?;
+            // Over HTTP/2, the shared h2c client (the default pool would
+            // spread 100 streams over several connections); otherwise the
+            // default client, which decodes gzip.
+            let mut es = if clients.h2 {
+                ssekit::EventSource::builder(url)
+                    .client(clients.reqwest.clone())
+                    .build()
+            } else {
+                ssekit::EventSource::new(url)
+            }
+            .or_else(|e| fail(kind, e))?;
             while let Some(item) = es.next().await {
                 match item.or_else(|e| fail(kind, e))? {
                     ssekit::Event::Open(_) => on_open!(),
@@ -1016,7 +1624,7 @@ fn check(kind: &str, t: Tally, want: Expect) -> Result<Tally, String> {
 }
 
 fn runtime(kind: &str) -> tokio::runtime::Runtime {
-    let mut b = if kind == "ct1" {
+    let mut b = if base_runtime(kind) == "ct1" {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -1051,26 +1659,34 @@ fn parse_meta(s: &str) -> Expect {
 fn client_main(kind: &str, corpus: &str, rt_kind: &str, streams: usize) {
     let addr = std::env::var("SSEKIT_BENCH_ADDR").expect("SSEKIT_BENCH_ADDR");
     let total = parse_meta(&plain_get(&addr, &format!("/meta/{corpus}")));
-    let per_stream = if streams == 1 {
-        total.events
-    } else {
-        total.events / streams as u64
-    };
+    let per_stream = events_per_stream(total.events as usize, streams, rt_kind);
     let k = repeat(corpus);
     let want = parse_meta(&plain_get(
         &addr,
         &format!("/meta/{corpus}?events={per_stream}&repeat={k}"),
     ));
-    let url = format!("http://{addr}/sse/{corpus}?events={per_stream}&repeat={k}");
+    let h2 = row_h2(rt_kind);
+    let (host, path) = if h2 {
+        let h2_addr = std::env::var("SSEKIT_BENCH_H2_ADDR").expect("SSEKIT_BENCH_H2_ADDR");
+        (h2_addr, "sse")
+    } else if row_gzip(rt_kind) {
+        (addr.clone(), "gz")
+    } else {
+        (addr.clone(), "sse")
+    };
+    let url = format!("http://{host}/{path}/{corpus}?events={per_stream}&repeat={k}");
+    // HTTP/2: the server's counts before, to tell the connections this
+    // client opened.
+    let h2_before = h2.then(|| h2_stats(&addr));
     let rt = runtime(rt_kind);
-    let clients = Arc::new(rt.block_on(async { Clients::new(kind, &url) }));
+    let clients = Arc::new(rt.block_on(async { Clients::new(kind, &url, h2) }));
     let gate = Arc::new(Gate::new(streams));
     let connect_start = Instant::now();
     let kind_owned = kind.to_string();
     let result: Result<Vec<Tally>, String> = rt.block_on(async {
         // `mt1spawn`: the one stream is a spawned task (on a worker, beside
         // reqwest's connection task) rather than `block_on`'s main thread.
-        if streams == 1 && rt_kind != "mt1spawn" {
+        if streams == 1 && base_runtime(rt_kind) != "mt1spawn" {
             run_stream(kind, &url, &clients, want, &gate)
                 .await
                 .map(|t| vec![t])
@@ -1106,8 +1722,22 @@ fn client_main(kind: &str, corpus: &str, rt_kind: &str, streams: usize) {
     };
     let (start, start_usage, rss_start) = gate.start.lock().unwrap().expect("all streams opened");
     let (allocs, alloc_bytes, _) = alloc_totals();
+    // HTTP/2: all streams on one connection, one request each. Sockets
+    // opened and closed without a request (a client racing to connect) are
+    // reported, not failed.
+    let h2_conns = h2_before.map(|before| {
+        let after = h2_stats(&addr);
+        let (tcp, used, requests) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
+        if used != 1 || requests != streams as u64 {
+            eprintln!(
+                "FAILED {kind} {corpus} {rt_kind} x{streams}: {requests} requests on {used} HTTP/2 connections ({tcp} TCP connections); expected {streams} on one"
+            );
+            std::process::exit(1);
+        }
+        (tcp, used)
+    });
     let sum = |f: fn(&Tally) -> u64| tallies.iter().map(f).sum::<u64>();
-    let out = json!({
+    let mut out = json!({
         "client": kind,
         "corpus": corpus,
         "runtime": rt_kind,
@@ -1128,6 +1758,10 @@ fn client_main(kind: &str, corpus: &str, rt_kind: &str, streams: usize) {
         "rss_kib_start": rss_start,
         "rss_kib_end": vm_rss_kib(),
     });
+    if let Some((tcp, used)) = h2_conns {
+        out["h2_tcp_connections"] = json!(tcp);
+        out["h2_connections_used"] = json!(used);
+    }
     println!("{out}");
     // Skip dropping runtimes and connections.
     std::process::exit(0);
@@ -1141,7 +1775,7 @@ fn idle_client_main(kind: &str, streams: usize) {
     let addr = std::env::var("SSEKIT_BENCH_ADDR").expect("SSEKIT_BENCH_ADDR");
     let url = format!("http://{addr}/idle");
     let rt = runtime("mt");
-    let clients = Arc::new(rt.block_on(async { Clients::new(kind, &url) }));
+    let clients = Arc::new(rt.block_on(async { Clients::new(kind, &url, false) }));
     let ready = Arc::new(Ready {
         count: AtomicUsize::new(0),
         streams,
@@ -1349,6 +1983,8 @@ fn hold_stream(kind: &str, url: String, clients: Arc<Clients>, ready: Arc<Ready>
 struct Server {
     child: std::process::Child,
     addr: String,
+    /// The h2c listener.
+    h2_addr: String,
     stats: Value,
 }
 
@@ -1363,10 +1999,15 @@ impl Server {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut next = || lines.next().expect("server output").unwrap();
         let port = next().strip_prefix("PORT ").expect("PORT line").to_string();
+        let h2_port = next()
+            .strip_prefix("H2PORT ")
+            .expect("H2PORT line")
+            .to_string();
         let stats: Value = serde_json::from_str(next().strip_prefix("STATS ").unwrap()).unwrap();
         Server {
             child,
             addr: format!("127.0.0.1:{port}"),
+            h2_addr: format!("127.0.0.1:{h2_port}"),
             stats,
         }
     }
@@ -1394,6 +2035,7 @@ fn run_child(args: &[String], server: &Server, timeout: Duration) -> Value {
     let child = Command::new(std::env::current_exe().unwrap())
         .args(args)
         .env("SSEKIT_BENCH_ADDR", &server.addr)
+        .env("SSEKIT_BENCH_H2_ADDR", &server.h2_addr)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1497,13 +2139,19 @@ fn clients_selected() -> Vec<String> {
 /// Rows run by default; `SSEKIT_BENCH_ROWS` may also name
 /// `<corpus>/mt1spawn` (one stream spawned as a task on the multi-thread
 /// runtime), which is not run by default.
-const ROWS: [(&str, &str, usize); 6] = [
+const ROWS: [(&str, &str, usize); 12] = [
     ("openai", "ct1", 1),
     ("openai", "mt100", 100),
     ("openai", "mt1", 1),
+    ("openai", "h2-mt100", 100),
+    ("openai", "gzip-ct1", 1),
+    ("openai", "gzip-mt100", 100),
     ("dashboard", "ct1", 1),
     ("dashboard", "mt100", 100),
     ("dashboard", "mt1", 1),
+    ("dashboard", "h2-mt100", 100),
+    ("dashboard", "gzip-ct1", 1),
+    ("dashboard", "gzip-mt100", 100),
 ];
 
 fn throughput_parent() {
@@ -1533,6 +2181,12 @@ fn throughput_parent() {
         for &(corpus, rt, streams) in &rows {
             for i in 0..clients.len() {
                 let client = &clients[(i + round) % clients.len()];
+                if let Some(why) = unable(client, rt) {
+                    if round == 0 {
+                        eprintln!("{corpus:9} {rt:10} {client:20} not run: {why}");
+                    }
+                    continue;
+                }
                 let args = vec![
                     "client".to_string(),
                     client.clone(),
@@ -1560,8 +2214,15 @@ fn throughput_parent() {
                 run["round"] = json!(round);
                 run["attempts"] = json!(attempt);
                 run["contended"] = json!(contended(&run).is_some());
+                let conns = match run["h2_tcp_connections"].as_u64() {
+                    Some(1) => "  1 connection".to_string(),
+                    Some(tcp) => {
+                        format!("  1 connection used, {} opened and closed unused", tcp - 1)
+                    }
+                    None => String::new(),
+                };
                 eprintln!(
-                    "round {round} {corpus:9} {rt:5} {client:20} {:>12.0} events/s  {:.2} s",
+                    "round {round} {corpus:9} {rt:10} {client:20} {:>12.0} events/s  {:.2} s{conns}",
                     run["events"].as_f64().unwrap() / run["wall_s"].as_f64().unwrap(),
                     run["wall_s"].as_f64().unwrap()
                 );
@@ -1578,6 +2239,8 @@ fn throughput_parent() {
             "mb": mb,
             "rounds": rounds,
             "repeat": CORPORA.iter().map(|c| (c.to_string(), json!(repeat(c)))).collect::<serde_json::Map<_, _>>(),
+            "gzip_share": gzip_share(),
+            "h2_windows": {"stream": h2_windows().0, "connection": h2_windows().1},
             "clients": clients,
             "rows": rows.iter().map(|(c, r, s)| json!({"corpus": c, "runtime": r, "streams": s})).collect::<Vec<_>>(),
             "load_avg_1m_start": load,
@@ -1586,6 +2249,7 @@ fn throughput_parent() {
         },
         "server": server.stats,
         "summary": summary,
+        "unable": unable_list(&rows, &clients),
         "runs": runs,
     });
     let path = results_dir().join("e2e.json");
@@ -1595,6 +2259,19 @@ fn throughput_parent() {
         path.display(),
         bench_start.elapsed().as_secs_f64()
     );
+}
+
+/// The (row, client) pairs not run, with the reason.
+fn unable_list(rows: &[(&str, &str, usize)], clients: &[String]) -> Vec<Value> {
+    rows.iter()
+        .flat_map(|&(corpus, rt, _)| {
+            clients.iter().filter_map(move |client| {
+                unable(client, rt).map(
+                    |why| json!({"corpus": corpus, "runtime": rt, "client": client, "reason": why}),
+                )
+            })
+        })
+        .collect()
 }
 
 fn summarize(runs: &[Value], rows: &[(&str, &str, usize)], clients: &[String]) -> Vec<Value> {
@@ -1615,6 +2292,16 @@ fn summarize(runs: &[Value], rows: &[(&str, &str, usize)], clients: &[String]) -
             |r: &Value| r["cpu_s"].as_f64().unwrap() / r["events"].as_f64().unwrap() * 1e6;
         let ceiling_cpu = med(&of("reqwest"), &cpu_per_event);
         for client in clients {
+            if let Some(why) = unable(client, rt) {
+                out.push(json!({
+                    "corpus": corpus,
+                    "runtime": rt,
+                    "client": client,
+                    "runs": 0,
+                    "unable": why,
+                }));
+                continue;
+            }
             let rs = of(client);
             let events_per_s = med(&rs, &rate);
             let cpu_us = med(&rs, &cpu_per_event);
@@ -1656,6 +2343,15 @@ fn print_throughput_tables(
     println!("| corpus | runtime | client | events/s | x ceiling | MiB/s | CPU µs/event | CPU x ceiling | allocs/event |");
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
     for s in summary {
+        if s["unable"].is_string() {
+            println!(
+                "| {} | {} | {} | — | — | — | — | — | — |",
+                s["corpus"].as_str().unwrap(),
+                s["runtime"].as_str().unwrap(),
+                s["client"].as_str().unwrap(),
+            );
+            continue;
+        }
         println!(
             "| {} | {} | {} | {:.0} | {:.2} | {:.0} | {:.3} | {:.2} | {:.2} |",
             s["corpus"].as_str().unwrap(),
@@ -1684,10 +2380,26 @@ fn print_throughput_tables(
                             && s["client"] == client.as_str()
                     })
                     .unwrap();
-                format!("{:.2}x", s["ratio"].as_f64().unwrap())
+                match s["ratio"].as_f64() {
+                    Some(r) if !s["unable"].is_string() => format!("{r:.2}x"),
+                    _ => "—".to_string(),
+                }
             })
             .collect();
         println!("| {corpus} / {rt} | {} |", cells.join(" | "));
+    }
+    let unable = unable_list(rows, clients);
+    if !unable.is_empty() {
+        println!();
+    }
+    for u in &unable {
+        println!(
+            "— {} cannot run {} / {}: {}",
+            u["client"].as_str().unwrap(),
+            u["corpus"].as_str().unwrap(),
+            u["runtime"].as_str().unwrap(),
+            u["reason"].as_str().unwrap()
+        );
     }
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Chart and tables from the end-to-end benchmark's own output.
 
-Reads benches/results/e2e.json (written by `cargo bench --bench e2e`) and,
+Reads benches/results/e2e.json (written by `cargo bench --bench e2e`; its
+HTTP/2 and gzip rows are labelled so, and a client that cannot run a row
+shows "—" with the reason under the table) and,
 if present, benches/results/idle.json (`cargo bench --bench e2e -- idle`);
 writes benches/results/e2e.svg (and idle.svg) and prints the markdown tables
 for the README. Medians are recomputed here from the raw runs, so the chart
@@ -14,6 +16,7 @@ import json
 import os
 import statistics
 import sys
+import textwrap
 from xml.sax.saxutils import escape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,7 +29,12 @@ RUNTIME_NOTE = {
     "ct1": "1 stream, current-thread",
     "mt100": "100 streams, multi-thread",
     "mt1": "1 stream, multi-thread (info)",
+    "h2-mt100": "100 streams on 1 h2c connection",
+    "gzip-ct1": "1 gzip stream, current-thread",
+    "gzip-mt100": "100 gzip streams, multi-thread",
 }
+# Row kinds other than HTTP/1.1 chunked: how their labels name them.
+PROTOCOL_PREFIX = {"h2-": "HTTP/2", "gzip-": "gzip"}
 CLIENT_NOTE = {CEILING: "reqwest, no parsing (ceiling)"}
 
 
@@ -42,6 +50,39 @@ def machine_line(m):
     return "{} ({} cores, {} GiB), Linux {}, {}".format(
         m.get("cpu", "?"), m.get("nproc", "?"), m.get("mem_gib", "?"), m.get("kernel", "?"),
         m.get("date", "?")[:10])
+
+
+def row_label(corpus, rt):
+    """`openai / ct1`, or with the protocol spelled out: `openai / HTTP/2 mt100`."""
+    for prefix, name in PROTOCOL_PREFIX.items():
+        if rt.startswith(prefix):
+            return "{} / {} {}".format(corpus, name, rt[len(prefix):])
+    return "{} / {}".format(corpus, rt)
+
+
+def protocol_note(rows, cfg):
+    """What the chart's subtitle says of the HTTP/2 and gzip rows, if any."""
+    notes = []
+    if any(r.startswith("h2-") for _, r in rows):
+        notes.append("HTTP/2: h2c, one connection")
+    if any(r.startswith("gzip-") for _, r in rows):
+        notes.append("gzip: the first 1/{} of the corpus".format(cfg.get("gzip_share", 4)))
+    return " ({})".format("; ".join(notes)) if notes else ""
+
+
+def unable_map(data):
+    """(corpus, runtime, client) -> why that client cannot run that row."""
+    return {(u["corpus"], u["runtime"], u["client"]): u["reason"] for u in data.get("unable", [])}
+
+
+def unable_notes(data):
+    """One line per client that cannot run some rows, naming the rows."""
+    by_client = {}
+    for u in data.get("unable", []):
+        by_client.setdefault((u["client"], u["reason"]), []).append(
+            row_label(u["corpus"], u["runtime"]))
+    return ["— {} cannot run {}: {}".format(client, ", ".join(rows), reason)
+            for (client, reason), rows in by_client.items()]
 
 
 def e2e_summary(data):
@@ -86,19 +127,23 @@ def text(x, y, s, size=12, anchor="start", weight="normal", fill="#222", extra="
 
 
 def bar_chart(path, title, subtitle, groups, series, values, labels, x_label, ref_lines,
-              x_max=None):
+              x_max=None, footnotes=()):
     """A grouped horizontal bar chart as SVG.
 
     groups: [(key, label, sublabel)]; series: [(key, label)];
     values[(group, series)] -> bar length; labels[(group, series)] -> text
-    after the bar; ref_lines: [(x, label, dashed)].
+    after the bar (or in place of a missing bar); ref_lines: [(x, label,
+    dashed)]; footnotes: lines under the legend.
     """
+    # Footnotes wrapped to the chart's width (about 6 px per character).
+    footnotes = [line for note in footnotes for line in textwrap.wrap(note, 140)]
     bar_h, gap, group_gap = 13, 2, 18
     left, right, top = 210, 150, 92
     plot_w = 560
     n_series = len(series)
     group_h = n_series * (bar_h + gap) - gap
-    height = top + len(groups) * (group_h + group_gap) + 70 + 18 * ((n_series + 2) // 3)
+    height = (top + len(groups) * (group_h + group_gap) + 70 + 18 * ((n_series + 2) // 3)
+              + 16 * len(footnotes))
     width = left + plot_w + right
     vmax = x_max or max([v for v in values.values() if v == v] + [r[0] for r in ref_lines])
     step = next(st for st in (0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10, 20, 25, 50, 100, 200, 250, 500)
@@ -136,9 +181,12 @@ def bar_chart(path, title, subtitle, groups, series, values, labels, x_label, re
         out.append(text(left - 10, y0 + group_h / 2 + 12, gsub, 10, "end", fill="#555"))
         for si, (skey, _) in enumerate(series):
             v = values.get((gkey, skey))
-            if v is None or v != v:
-                continue
             y = y0 + si * (bar_h + gap)
+            if v is None or v != v:
+                if (gkey, skey) in labels:
+                    out.append(text(left + 4, y + bar_h - 3, labels[(gkey, skey)], 10,
+                                    fill="#777"))
+                continue
             w = max(v * sx, 1)
             out.append('<rect x="{}" y="{:.1f}" width="{:.1f}" height="{}" fill="{}"/>'.format(
                 left, y, w, bar_h, PALETTE[si % len(PALETTE)]))
@@ -163,6 +211,9 @@ def bar_chart(path, title, subtitle, groups, series, values, labels, x_label, re
         out.append('<rect x="{:.1f}" y="{}" width="12" height="12" fill="{}"/>'.format(
             lx, yy - 10, PALETTE[si % len(PALETTE)]))
         out.append(text(lx + 17, yy, slabel, 11))
+    fy = ly + 18 * ((n_series + 2) // 3) + 6
+    for i, note in enumerate(footnotes):
+        out.append(text(30, fy + 16 * i, note, 10, fill="#555"))
     out.append("</svg>")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(out) + "\n")
@@ -170,8 +221,10 @@ def bar_chart(path, title, subtitle, groups, series, values, labels, x_label, re
 
 def e2e(data):
     rows, clients, s = e2e_summary(data)
+    unable = unable_map(data)
+    notes = unable_notes(data)
     cfg, m = data["config"], data["machine"]
-    groups = [((c, r), "{} / {}".format(c, r), RUNTIME_NOTE.get(r, r)) for c, r in rows]
+    groups = [((c, r), row_label(c, r), RUNTIME_NOTE.get(r, r)) for c, r in rows]
     series = [(c, CLIENT_NOTE.get(c, c)) for c in clients]
     values, labels = {}, {}
     for c, r in rows:
@@ -180,14 +233,16 @@ def e2e(data):
             if v:
                 values[((c, r), client)] = v["ratio"]
                 labels[((c, r), client)] = "{:.2f}x  {} ev/s".format(v["ratio"], fmt_rate(v["events_per_s"]))
+            elif (c, r, client) in unable:
+                labels[((c, r), client)] = "— cannot (see below)"
     bar_chart(
         os.path.join(RESULTS, "e2e.svg"),
         "Rust SSE clients end to end: events/s relative to reqwest reading the body unparsed",
-        ["{} MiB per corpus over loopback HTTP/1.1 chunked, median of {} rounds".format(
-            cfg["mb"], cfg["rounds"]), machine_line(m)],
+        ["{} MiB per corpus over loopback HTTP/1.1 chunked, median of {} rounds{}".format(
+            cfg["mb"], cfg["rounds"], protocol_note(rows, cfg)), machine_line(m)],
         groups, series, values, labels,
         "median events/s / median events/s of reqwest without parsing (1 = the ceiling)",
-        [(1.0, "ceiling", False), (0.95, "0.95", True)])
+        [(1.0, "ceiling", False), (0.95, "0.95", True)], footnotes=notes)
 
     print("### End to end: events/s relative to the reqwest ceiling\n")
     print("{} MiB per corpus, median of {} rounds; {}.\n".format(cfg["mb"], cfg["rounds"], machine_line(m)))
@@ -197,20 +252,28 @@ def e2e(data):
         cells = []
         for client in clients:
             v = s.get((c, r, client))
-            cells.append("{:.2f}x".format(v["ratio"]) if v else "-")
-        print("| {} / {} | {} |".format(c, r, " | ".join(cells)))
+            cells.append("{:.2f}x".format(v["ratio"]) if v
+                         else "—" if (c, r, client) in unable else "-")
+        print("| {} | {} |".format(row_label(c, r), " | ".join(cells)))
+    if notes:
+        print()
+        for note in notes:
+            print(note + "  ")
     print("\n### End to end: detail\n")
     print("| corpus | runtime | client | events/s | x ceiling | MiB/s | CPU µs/event | CPU x ceiling | allocs/event |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for c, r in rows:
         for client in clients:
             v = s.get((c, r, client))
+            label = row_label(c, r).split(" / ", 1)[1]
             if v:
                 ceiling = s.get((c, r, CEILING))
                 cpu_x = v["cpu_us"] / ceiling["cpu_us"] if ceiling else float("nan")
                 print("| {} | {} | {} | {:,.0f} | {:.2f} | {:.0f} | {:.3f} | {:.2f} | {:.2f} |".format(
-                    c, r, client, v["events_per_s"], v["ratio"], v["mib_per_s"], v["cpu_us"],
+                    c, label, client, v["events_per_s"], v["ratio"], v["mib_per_s"], v["cpu_us"],
                     cpu_x, v["allocs"]))
+            elif (c, r, client) in unable:
+                print("| {} | {} | {} | — | — | — | — | — | — |".format(c, label, client))
     print()
 
 
