@@ -27,6 +27,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
 use crate::event::Str;
+use crate::scan::{find_eol, Eol};
 use crate::MessageEvent;
 
 /// The default [`SseCodec::max_event_size`]: 16 MiB.
@@ -47,57 +48,10 @@ fn release_if_huge(buf: &mut Vec<u8>) {
 }
 
 /// A line end not searched for yet, in [`SseCodec::parse_lines`].
-const UNKNOWN: usize = usize::MAX;
-
-/// The index of the first CR or LF in `bytes`.
-///
-/// A trickled body (chunks of a few bytes) calls this once per chunk, and
-/// `memchr2`'s setup and dispatch cost more than the search itself there:
-/// up to 16 bytes are searched a word at a time inline, longer inputs go to
-/// `memchr2`'s vector search.
-#[inline]
-fn find_eol(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    const LF: u64 = ONES * b'\n' as u64;
-    const CR: u64 = ONES * b'\r' as u64;
-    /// A high bit set in the first byte of `word` (read little-endian) that
-    /// is CR or LF; bits above the first match may be wrong, and are not
-    /// used.
-    #[inline]
-    fn eol_bits(word: u64) -> u64 {
-        let lf = word ^ LF;
-        let cr = word ^ CR;
-        ((lf.wrapping_sub(ONES) & !lf) | (cr.wrapping_sub(ONES) & !cr)) & HIGH
-    }
-    let len = bytes.len();
-    if len > 16 {
-        return memchr::memchr2(b'\n', b'\r', bytes);
-    }
-    if len >= 8 {
-        let word = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-        let bits = eol_bits(word);
-        if bits != 0 {
-            return Some((bits.trailing_zeros() / 8) as usize);
-        }
-        // The last 8 bytes (overlapping the first 8 when `len` < 16).
-        let word = u64::from_le_bytes(bytes[len - 8..].try_into().expect("8 bytes"));
-        let bits = eol_bits(word);
-        if bits != 0 {
-            return Some(len - 8 + (bits.trailing_zeros() / 8) as usize);
-        }
-        // The two words cover all of `bytes` (`len` <= 16).
-        return None;
-    }
-    let mut at = 0;
-    while at < len {
-        if matches!(bytes[at], b'\n' | b'\r') {
-            return Some(at);
-        }
-        at += 1;
-    }
-    None
-}
+const UNKNOWN: Eol = Eol {
+    at: usize::MAX,
+    ascii: false,
+};
 
 /// One thing the parser found in the stream, as returned by
 /// [`SseCodec::decode_frame`].
@@ -252,6 +206,9 @@ struct Block {
     /// Bytes of field lines in the current (undispatched) event.
     size: usize,
     data: Data,
+    /// Every `data` line of the current event was found all ASCII when its
+    /// end was searched for, so the data needs no UTF-8 check.
+    data_ascii: bool,
     event_type: Vec<u8>,
     /// The `id` of the current event, if it had one (`has_id`); the buffer
     /// is kept between events.
@@ -303,6 +260,7 @@ impl SseCodec {
             block: Block {
                 size: 0,
                 data: Data::Empty,
+                data_ascii: false,
                 event_type: Vec::new(),
                 pending_id: Vec::new(),
                 has_id: false,
@@ -424,10 +382,11 @@ impl SseCodec {
     /// of the chunk, the type is `message`, the last event ID is unchanged
     /// (no `id` field), and the line is checked against the limit.
     #[inline(always)]
-    fn lone_data_event(&mut self, end: usize) -> Option<MessageEvent> {
+    fn lone_data_event(&mut self, eol: Eol) -> Option<MessageEvent> {
+        let end = eol.at;
         // `size` is 0 exactly when the block holds no field yet (every
         // `data`, `event` and `id` line adds its length, at least 2).
-        if end == UNKNOWN || self.block.size != 0 || !self.partial.is_empty() {
+        if end == UNKNOWN.at || self.block.size != 0 || !self.partial.is_empty() {
             return None;
         }
         let input = &self.pending;
@@ -449,13 +408,11 @@ impl SseCodec {
             Str::MESSAGE,
             data,
             self.block.last_event_id.clone(),
+            eol.ascii,
         ))
     }
 
-    fn next_event_lines(
-        &mut self,
-        mut first_end: usize,
-    ) -> Result<Option<MessageEvent>, DecodeError> {
+    fn next_event_lines(&mut self, mut first_end: Eol) -> Result<Option<MessageEvent>, DecodeError> {
         loop {
             match self.parse_lines(false, mem::replace(&mut first_end, UNKNOWN))? {
                 Some(Frame::Message(ev)) => return Ok(Some(ev)),
@@ -566,12 +523,12 @@ impl SseCodec {
     /// line), [`UNKNOWN`] when a pending LF or byte order mark has to be
     /// looked at first.
     #[inline(always)]
-    fn first_line_end(&mut self) -> Result<Option<usize>, DecodeError> {
+    fn first_line_end(&mut self) -> Result<Option<Eol>, DecodeError> {
         if self.skip_lf || self.bom_matched < BOM.len() {
             return Ok(Some(UNKNOWN));
         }
         match find_eol(&self.pending) {
-            Some(end) => Ok(Some(end)),
+            Some(eol) => Ok(Some(eol)),
             None => {
                 self.append_partial()?;
                 Ok(None)
@@ -613,28 +570,28 @@ impl SseCodec {
     fn parse_lines(
         &mut self,
         comments: bool,
-        mut first_end: usize,
+        mut first_end: Eol,
     ) -> Result<Option<Frame>, DecodeError> {
         loop {
             if self.pending.is_empty() {
                 return Ok(None);
             }
-            if first_end == UNKNOWN && self.skip_lf {
+            if first_end.at == UNKNOWN.at && self.skip_lf {
                 self.skip_lf = false;
                 if self.pending[0] == b'\n' {
                     self.consume(1);
                     continue;
                 }
             }
-            if first_end == UNKNOWN && self.bom_matched < BOM.len() {
+            if first_end.at == UNKNOWN.at && self.bom_matched < BOM.len() {
                 self.match_bom();
                 continue;
             }
-            let end = mem::replace(&mut first_end, UNKNOWN);
-            let end = if end != UNKNOWN {
-                end
-            } else if let Some(end) = find_eol(&self.pending) {
-                end
+            let eol = mem::replace(&mut first_end, UNKNOWN);
+            let Eol { at: end, ascii } = if eol.at != UNKNOWN.at {
+                eol
+            } else if let Some(eol) = find_eol(&self.pending) {
+                eol
             } else {
                 self.append_partial()?;
                 return Ok(None);
@@ -650,7 +607,8 @@ impl SseCodec {
             let frame = if self.partial.is_empty() {
                 self.check_size(self.pending.first().copied(), end)?;
                 let line = &self.pending[..end];
-                self.block.field(line, Some((&self.pending, 0)), comments)
+                self.block
+                    .field(line, Some((&self.pending, 0)), comments, ascii)
             } else {
                 self.partial.extend_from_slice(&self.pending[..end]);
                 self.check_size(self.partial.first().copied(), self.partial.len())?;
@@ -704,9 +662,9 @@ impl SseCodec {
             if self.partial.capacity() > KEEP_BUFFER_UP_TO {
                 self.partial = BytesMut::new();
             }
-            return self.block.field(&line, Some((&line, 0)), comments);
+            return self.block.field(&line, Some((&line, 0)), comments, false);
         }
-        let frame = self.block.field(&self.partial, None, comments);
+        let frame = self.block.field(&self.partial, None, comments, false);
         self.partial.clear();
         if self.partial.capacity() > KEEP_BUFFER_UP_TO {
             self.partial = BytesMut::new();
@@ -718,11 +676,14 @@ impl SseCodec {
 impl Block {
     /// Interprets one complete line. `shared` is the buffer the line lies in
     /// and its offset there, when the data value can be a slice of it.
+    ///
+    /// `ascii`: the line is known to be all ASCII (false when unknown).
     fn field(
         &mut self,
         line: &[u8],
         shared: Option<(&Bytes, usize)>,
         comments: bool,
+        ascii: bool,
     ) -> Option<Frame> {
         let Some(&first) = line.first() else {
             return self.dispatch();
@@ -734,7 +695,7 @@ impl Block {
         // search for the colon and no match on the field name.
         if line.starts_with(b"data:") {
             let value_at = 5 + usize::from(line.get(5) == Some(&b' '));
-            self.data(line, value_at, shared);
+            self.data(line, value_at, shared, ascii);
             return None;
         }
         // Field names are short: look for the colon among the first bytes
@@ -757,7 +718,7 @@ impl Block {
         };
         let value = &line[value_at..];
         match name {
-            b"data" => self.data(line, value_at, shared),
+            b"data" => self.data(line, value_at, shared, ascii),
             b"event" => {
                 self.size += line.len();
                 self.event_type.clear();
@@ -787,17 +748,19 @@ impl Block {
     /// A `data` field: `line` is the whole line, its value starts at
     /// `value_at`.
     #[inline]
-    fn data(&mut self, line: &[u8], value_at: usize, shared: Option<(&Bytes, usize)>) {
+    fn data(&mut self, line: &[u8], value_at: usize, shared: Option<(&Bytes, usize)>, ascii: bool) {
         self.size += line.len();
         let value = &line[value_at..];
         match &mut self.data {
             Data::Empty => {
+                self.data_ascii = ascii;
                 self.data = Data::One(match shared {
                     Some((input, offset)) => input.slice(offset + value_at..offset + line.len()),
                     None => Bytes::copy_from_slice(value),
                 });
             }
             Data::One(one) => {
+                self.data_ascii &= ascii;
                 let mut many = BytesMut::with_capacity(one.len() + 1 + value.len());
                 many.extend_from_slice(one);
                 many.put_u8(b'\n');
@@ -805,6 +768,7 @@ impl Block {
                 self.data = Data::Many(many);
             }
             Data::Many(many) => {
+                self.data_ascii &= ascii;
                 many.put_u8(b'\n');
                 many.extend_from_slice(value);
             }
@@ -850,6 +814,7 @@ impl Block {
             event,
             data,
             self.last_event_id.clone(),
+            mem::take(&mut self.data_ascii),
         )))
     }
 }
@@ -979,7 +944,7 @@ mod tests {
                             }
                         }
                         let want = bytes.iter().position(|&b| b == b'\n' || b == b'\r');
-                        assert_eq!(find_eol(&bytes), want, "{bytes:x?}");
+                        assert_eq!(find_eol(&bytes).map(|e| e.at), want, "{bytes:x?}");
                     }
                 }
             }

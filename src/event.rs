@@ -62,9 +62,11 @@ impl MessageEvent {
     }
 
     /// Constructor for the codec. Invalid UTF-8 in `data` is replaced with
-    /// U+FFFD here, so that `data` is always valid UTF-8.
-    pub(crate) fn from_parts(event: Str, data: Bytes, id: Str) -> Self {
-        let data = if is_utf8(&data) {
+    /// U+FFFD here, so that `data` is always valid UTF-8. `ascii`: the
+    /// parser found every byte of it ASCII already (no check needed).
+    pub(crate) fn from_parts(event: Str, data: Bytes, id: Str, ascii: bool) -> Self {
+        debug_assert!(!ascii || data.is_ascii(), "data said ASCII is not");
+        let data = if ascii || is_utf8(&data) {
             data
         } else {
             Bytes::from(String::from_utf8_lossy(&data).into_owned())
