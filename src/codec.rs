@@ -412,7 +412,10 @@ impl SseCodec {
         ))
     }
 
-    fn next_event_lines(&mut self, mut first_end: Eol) -> Result<Option<MessageEvent>, DecodeError> {
+    fn next_event_lines(
+        &mut self,
+        mut first_end: Eol,
+    ) -> Result<Option<MessageEvent>, DecodeError> {
         loop {
             match self.parse_lines(false, mem::replace(&mut first_end, UNKNOWN))? {
                 Some(Frame::Message(ev)) => return Ok(Some(ev)),

@@ -2,12 +2,13 @@
 //! is ASCII, found in the same pass), and how much of an event's data is
 //! ASCII, before its UTF-8 check looks at multi-byte characters.
 //!
-//! Event data is mostly ASCII (JSON). On x86_64 the scan reads 64 bytes per
-//! step with SSE2 (part of every x86_64 CPU, so no feature detection): four
-//! loads, three ORs and one `movemask`. The portable version ORs eight
-//! words per step. Under callgrind the SSE2 scan took the UTF-8 check of the
-//! parser bench's `dashboard` corpus (about 1 KiB of JSON per event) from
-//! 0.47 to about 0.1 instructions per byte (`scripts/callgrind.py`).
+//! Event data is mostly ASCII (JSON). On x86_64 the ASCII scan reads 64
+//! bytes per step with SSE2 (part of every x86_64 CPU, so no feature
+//! detection): four loads, three ORs and one `movemask`; the portable
+//! version ORs eight words per step. Under callgrind it took the UTF-8 check
+//! of the parser bench's `dashboard` corpus from 0.35 to 0.27 instructions
+//! per byte; the AVX2 line-end pass (which makes the check unneeded for an
+//! ASCII line) took `openai / 16k` from 2.00 to 1.81 (`scripts/callgrind.py`).
 
 /// The length of the ASCII prefix of `bytes`: the index of its first byte
 /// of 0x80 or above, or its length when there is none.
@@ -191,8 +192,8 @@ fn find_eol_long(bytes: &[u8]) -> Option<Eol> {
 unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
     use std::arch::x86_64::{
         __m128i, __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
-        _mm256_or_si256, _mm256_set1_epi8, _mm256_setzero_si256, _mm_cmpeq_epi8,
-        _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm256_or_si256, _mm256_set1_epi8, _mm256_setzero_si256, _mm_cmpeq_epi8, _mm_loadu_si128,
+        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
     let len = bytes.len();
     debug_assert!(len > 16);
@@ -228,7 +229,12 @@ unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
             return Some(found(a, ea.trailing_zeros(), at, high));
         }
         if eb != 0 {
-            return Some(found(b, eb.trailing_zeros(), at + 32, _mm256_or_si256(high, a)));
+            return Some(found(
+                b,
+                eb.trailing_zeros(),
+                at + 32,
+                _mm256_or_si256(high, a),
+            ));
         }
         high = _mm256_or_si256(high, _mm256_or_si256(a, b));
         at += 64;
@@ -272,7 +278,10 @@ unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
     if e != 0 {
         let i = e.trailing_zeros();
         let ascii = high_first & ((1u32 << i) - 1) == 0;
-        return Some(Eol { at: i as usize, ascii });
+        return Some(Eol {
+            at: i as usize,
+            ascii,
+        });
     }
     let base = len - 16;
     let last = _mm_loadu_si128(p.add(base).cast::<__m128i>());
@@ -320,7 +329,10 @@ mod tests {
                         assert_eq!(got.map(|e| e.at), want, "len {len} at {at} high {high:?}");
                         if let (Some(got), Some(want)) = (got, want) {
                             let truth = bytes[..want].is_ascii();
-                            assert!(!got.ascii || truth, "len {len} at {at} high {high:?}: said ASCII");
+                            assert!(
+                                !got.ascii || truth,
+                                "len {len} at {at} high {high:?}: said ASCII"
+                            );
                             if len > 16 && want < COMBINED_UP_TO - 64 {
                                 assert_eq!(got.ascii, truth, "len {len} at {at} high {high:?}");
                             }
@@ -352,7 +364,9 @@ mod tests {
 
     #[test]
     fn works_on_unaligned_slices() {
-        let bytes: Vec<u8> = (0..300).map(|i| if i == 257 { 0x90 } else { b'x' }).collect();
+        let bytes: Vec<u8> = (0..300)
+            .map(|i| if i == 257 { 0x90 } else { b'x' })
+            .collect();
         for start in 0..20 {
             assert_eq!(ascii_prefix(&bytes[start..]), 257 - start, "start {start}");
         }
