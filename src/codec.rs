@@ -53,6 +53,20 @@ const UNKNOWN: Eol = Eol {
     ascii: false,
 };
 
+/// How many bytes, from a line's terminator on (`rest`), end the line and
+/// then an empty line with the same ending (`\n\n` or `\r\n\r\n`): the
+/// event is complete. 0 when `rest` does not start so.
+#[inline(always)]
+fn blank_line_after(rest: &[u8]) -> usize {
+    if rest.starts_with(b"\n\n") {
+        2
+    } else if rest.starts_with(b"\r\n\r\n") {
+        4
+    } else {
+        0
+    }
+}
+
 /// One thing the parser found in the stream, as returned by
 /// [`SseCodec::decode_frame`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,14 +407,10 @@ impl SseCodec {
         if end > self.max_event_size || !input.starts_with(b"data:") {
             return None;
         }
-        let blank = &input[end..];
-        let blank_len = if blank.starts_with(b"\n\n") {
-            2
-        } else if blank.starts_with(b"\r\n\r\n") {
-            4
-        } else {
+        let blank_len = blank_line_after(&input[end..]);
+        if blank_len == 0 {
             return None;
-        };
+        }
         let value_at = 5 + usize::from(input.get(5) == Some(&b' '));
         let data = input.slice(value_at..end);
         self.consume(end + blank_len);
@@ -624,14 +634,7 @@ impl SseCodec {
             // Fast path: a line followed by an empty line with the same
             // ending (`data: ...\n\n`, `data: ...\r\n\r\n`) dispatches at
             // once, without another search.
-            let blank = &self.pending[end..];
-            let blank_len = if blank.starts_with(b"\n\n") {
-                2
-            } else if blank.starts_with(b"\r\n\r\n") {
-                4
-            } else {
-                0
-            };
+            let blank_len = blank_line_after(&self.pending[end..]);
             if blank_len != 0 {
                 self.consume(end + blank_len);
                 if let Some(frame) = self.block.dispatch() {
