@@ -9,48 +9,22 @@
 //! share one TLS configuration instead, so only its first client pays that.
 #![cfg(all(feature = "rustls", not(feature = "native-tls")))]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use ssekit::{ClientPool, EventSource};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to the system allocator unchanged and only
-// adds bookkeeping of the sizes it was given.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+#[path = "support/live_bytes.rs"]
+mod live_bytes;
+use live_bytes::live;
 
 /// Live bytes that building one stream (and with it one new pool client)
 /// leaves allocated.
 fn kept_by_one_stream(pool: &ClientPool, streams: &mut Vec<EventSource>) -> isize {
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     let es = EventSource::builder("http://127.0.0.1:9/feed")
         .client_pool(pool.clone())
         .build()
         .expect("a stream on the default pool");
     streams.push(es);
-    LIVE.load(Ordering::Relaxed) - before
+    live() - before
 }
 
 #[test]
@@ -63,9 +37,9 @@ fn the_default_pools_clients_share_one_tls_configuration() {
         return;
     }
     // Measured against a plain client, on this machine's root store.
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     let plain = reqwest::Client::new();
-    let plain_cost = LIVE.load(Ordering::Relaxed) - before;
+    let plain_cost = live() - before;
     drop(plain);
 
     // One stream per client: every stream builds a client.
