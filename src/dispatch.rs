@@ -10,6 +10,7 @@ use std::task::{ready, Context, Poll, Waker};
 use futures_core::{FusedStream, Stream};
 
 use crate::error::Kind;
+use crate::wake;
 use crate::{Error, Event, EventSource, MessageEvent};
 
 /// The default number of events a [`Subscription`] buffers: 256.
@@ -408,13 +409,7 @@ impl Receiver {
                 })
             }
             None => {
-                if !st
-                    .receiver
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-                {
-                    st.receiver = Some(cx.waker().clone());
-                }
+                wake::remember(&mut st.receiver, cx.waker());
                 Poll::Pending
             }
         }
@@ -651,9 +646,7 @@ impl Future for Driver {
                     this.finish(End::Clean);
                     return Poll::Ready(());
                 }
-                if !reg.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    reg.driver = Some(cx.waker().clone());
-                }
+                wake::remember(&mut reg.driver, cx.waker());
             }
             if this.poll_deliver(cx).is_pending() {
                 return Poll::Pending;

@@ -71,6 +71,7 @@ mod scan;
 mod source;
 mod stream;
 pub mod testing;
+mod wake;
 
 pub use builder::{Attempt, EventSourceBuilder, DEFAULT_IDLE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT};
 pub use codec::{DecodeError, Frame, FrameCodec, SseCodec};

@@ -26,6 +26,7 @@ use crate::policy::Failure;
 use crate::pool::Lease;
 use crate::redact::{redact_url, strip_credentials, Redacted};
 use crate::retry::{Retrier, Verdict};
+use crate::wake;
 use crate::{Error, Event, EventSourceBuilder, Frame, Open, Reconnect, SseCodec};
 
 /// The idle timeout is checked this many times per period: a silent
@@ -460,7 +461,7 @@ impl EventSource {
         let same_waker = self
             .idle_waker
             .as_ref()
-            .is_some_and(|w| wakes_same_task(w, cx.waker()));
+            .is_some_and(|w| wake::same_task(w, cx.waker()));
         if same_waker && !timer.is_elapsed() {
             return Poll::Pending;
         }
@@ -826,17 +827,6 @@ impl EventSource {
     }
 }
 
-/// Whether waking `a` wakes the task `b` would: `will_wake`, or the same
-/// non-null data pointer. `will_wake` alone misses equal wakers whose
-/// vtables are two copies of one constant, as with the waker of Tokio's
-/// `block_on` (what `#[tokio::main]` runs) and its clones: the idle timer
-/// was then re-polled on every `Pending`, about 100 instructions each time
-/// (callgrind). Two live wakers with one data pointer point at one task
-/// object; a null pointer (no-op wakers) proves nothing.
-fn wakes_same_task(a: &std::task::Waker, b: &std::task::Waker) -> bool {
-    a.will_wake(b) || (!a.data().is_null() && a.data() == b.data())
-}
-
 /// A reqwest error with the URL's secrets hidden (its `Display` shows it).
 fn redacted(mut e: reqwest::Error) -> reqwest::Error {
     if let Some(url) = e.url_mut() {
@@ -956,42 +946,8 @@ impl FusedStream for EventSource {
 
 #[cfg(test)]
 mod tests {
-    use super::{undecoded_encoding, wakes_same_task};
+    use super::undecoded_encoding;
     use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
-    use std::sync::Arc;
-    use std::task::{RawWaker, RawWakerVTable, Wake, Waker};
-
-    struct Task;
-    impl Wake for Task {
-        fn wake(self: Arc<Self>) {}
-    }
-
-    // A second vtable over the same data, as a duplicated constant gives.
-    static OTHER_VTABLE: RawWakerVTable = RawWakerVTable::new(
-        |data| RawWaker::new(data, &OTHER_VTABLE),
-        |_| {},
-        |_| {},
-        |_| {},
-    );
-
-    #[test]
-    #[allow(unsafe_code)] // building wakers by hand; test only
-    fn a_waker_over_the_same_task_is_the_same_whatever_its_vtable() {
-        let task = Arc::new(Task);
-        let waker = Waker::from(task.clone());
-        // SAFETY: OTHER_VTABLE's functions never read the data pointer.
-        let other_vtable =
-            unsafe { Waker::from_raw(RawWaker::new(Arc::as_ptr(&task).cast(), &OTHER_VTABLE)) };
-        assert!(!waker.will_wake(&other_vtable), "the case will_wake misses");
-        assert!(wakes_same_task(&waker, &other_vtable));
-        assert!(wakes_same_task(&waker, &waker.clone()));
-        let another_task = Waker::from(Arc::new(Task));
-        assert!(!wakes_same_task(&waker, &another_task));
-        // No-op wakers share a null pointer and tell nothing apart.
-        // SAFETY: as above.
-        let null = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &OTHER_VTABLE)) };
-        assert!(!wakes_same_task(&null, Waker::noop()));
-    }
 
     fn encoded(value: &'static str) -> Option<String> {
         let mut h = HeaderMap::new();
