@@ -4,9 +4,9 @@
 //! idle streams.
 //!
 //! ```text
-//! cargo bench --bench e2e               # throughput: table + benches/results/e2e.json
-//! cargo bench --bench e2e -- idle       # idle streams: table + benches/results/idle.json
-//! python3 scripts/bench_chart.py        # benches/results/e2e.svg + README tables
+//! cargo bench -p ssekit-peer-benches --bench e2e          # throughput: table + benches/results/e2e.json
+//! cargo bench -p ssekit-peer-benches --bench e2e -- idle  # idle streams: table + benches/results/idle.json
+//! python3 scripts/bench_chart.py                          # benches/results/e2e.svg + BENCHMARKS.md tables
 //! ```
 //!
 //! One binary, which runs itself again (`std::env::current_exe`) in modes:
@@ -37,7 +37,7 @@
 //! - `idle-client <name> <streams>`: opens that many streams, waits for each
 //!   one's first event, and reports resident memory (`VmRSS`) before and
 //!   after, and heap bytes still allocated.
-//! - default (what `cargo bench --bench e2e` runs) and `idle`: the parents,
+//! - default (what `cargo bench -p ssekit-peer-benches --bench e2e` runs) and `idle`: the parents,
 //!   which start the server and the clients and print the tables.
 //!
 //! Clients (`name`):
@@ -383,7 +383,7 @@ fn utc_now() -> String {
 /// Which ssekit was measured: the commit, the files of `src/` that differ
 /// from it, and a hash (FNV-1a) of every file under `src/` as it was built.
 fn source_info() -> Value {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &ssekit_root();
     let git = |args: &[&str]| {
         Command::new("git")
             .arg("-C")
@@ -2105,9 +2105,14 @@ fn env_list(name: &str) -> Option<Vec<String>> {
     Some(v.split(',').map(|s| s.trim().to_string()).collect())
 }
 
+/// The ssekit crate's folder: this bench's package is `benches/peers/` in it.
+fn ssekit_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn results_dir() -> std::path::PathBuf {
     let dir = std::env::var("SSEKIT_BENCH_OUT").map_or_else(
-        |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/results"),
+        |_| ssekit_root().join("benches/results"),
         std::path::PathBuf::from,
     );
     std::fs::create_dir_all(&dir).expect("create the results folder");
