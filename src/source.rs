@@ -471,8 +471,8 @@ impl EventSource {
             (None, Some(i)) => (i, Some(Kind::Timeout(i))),
             (None, None) => (Duration::MAX, None),
         };
+        conn.deadline_at = kind.is_some().then(|| after(now, wait));
         conn.deadline = kind;
-        conn.deadline_at = now.checked_add(wait).filter(|_| conn.deadline.is_some());
         conn.slow_warning = wait > SLOW_HEAD_WARNING;
         if conn.slow_warning {
             self.arm(now + SLOW_HEAD_WARNING);
@@ -487,7 +487,7 @@ impl EventSource {
         if let Some(idle) = self.config.idle_timeout {
             self.activity = true;
             self.quiet_ticks = 0;
-            self.arm(Instant::now() + idle / IDLE_TICKS);
+            self.arm(after(Instant::now(), idle / IDLE_TICKS));
         }
     }
 
@@ -529,7 +529,9 @@ impl EventSource {
                     return Poll::Ready(idle);
                 }
             }
-            timer.as_mut().reset(Instant::now() + idle / IDLE_TICKS);
+            timer
+                .as_mut()
+                .reset(after(Instant::now(), idle / IDLE_TICKS));
         }
     }
 
@@ -881,7 +883,7 @@ impl EventSource {
             cause = %cause,
             "reconnecting"
         );
-        self.arm(now + delay);
+        self.arm(after(now, delay));
         let cause = Arc::new(cause);
         self.last_failure = Some(cause.clone());
         self.config.reconnect_events.then(|| {
@@ -967,6 +969,13 @@ impl EventSource {
         drop(conn);
         Poll::Ready(outcome)
     }
+}
+
+/// `now + wait`, saturated: a timer for `Duration::MAX` is set about 30
+/// years ahead (as Tokio does for its own "never") instead of overflowing.
+fn after(now: Instant, wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    now.checked_add(wait.min(FAR)).unwrap_or(now)
 }
 
 /// A reqwest error with the URL's secrets hidden (its `Display` shows it).
