@@ -62,6 +62,7 @@ pub mod codec;
 mod dispatch;
 mod error;
 mod event;
+mod gate;
 mod headers;
 #[cfg(feature = "json")]
 mod json;
