@@ -392,3 +392,146 @@ async fn the_human_report_and_bad_usage() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+const CREDENTIALS: [&str; 3] = ["x-api-key", "api-key", "authorization"];
+
+fn credential_flags() -> Vec<&'static str> {
+    vec![
+        "-H",
+        "x-api-key: k1",
+        "-H",
+        "api-key: k2",
+        "-H",
+        "Authorization: Bearer t",
+    ]
+}
+
+#[track_caller]
+fn assert_no_credentials(requests: &[MockRequest], which: &str) {
+    for r in requests {
+        for name in CREDENTIALS {
+            assert!(
+                r.header(name).is_none(),
+                "{which}: request {} ({} {}) carried {name}",
+                r.index(),
+                r.method(),
+                r.path()
+            );
+        }
+    }
+}
+
+/// Every request of `check` (the watched one, the resumption probe and the
+/// compression probe) follows a redirect to another origin without its
+/// credentials, and a later hop back to the first origin does not get them
+/// back (SPEC rule 22).
+#[tokio::test]
+async fn redirects_to_another_origin_drop_every_credential_header() {
+    let other = MockServer::builder()
+        .responder(ticker)
+        .start()
+        .await
+        .unwrap();
+    let target = other.url("/feed");
+    let first = MockServer::start(Script::status(302).header("location", &target))
+        .await
+        .unwrap();
+    let mut args = credential_flags();
+    args.extend(["--duration", "1"]);
+    let r = check(&first.url("/start"), &args).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    r.expect("resumption", "PASS", "a new one")
+        .expect("compression", "PASS", "none");
+    let asked = first.requests();
+    assert_eq!(asked.len(), 3, "stream, resumption and compression");
+    for req in &asked {
+        assert_eq!(
+            req.header("x-api-key"),
+            Some("k1"),
+            "sent to the origin asked"
+        );
+    }
+    let followed = other.requests();
+    assert_eq!(followed.len(), 3);
+    assert_no_credentials(&followed, "the other origin");
+
+    // Out to another origin and back: once dropped, they stay dropped.
+    let back = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let back_url = back.clone();
+    let home = MockServer::builder()
+        .responder(move |req| match req.path() {
+            "/start" => Script::status(307).header("location", back_url.get().unwrap()),
+            _ => ticker(req),
+        })
+        .start()
+        .await
+        .unwrap();
+    let away = MockServer::start(Script::status(308).header("location", &home.url("/final")))
+        .await
+        .unwrap();
+    back.set(away.url("/hop")).unwrap();
+    let r = check(&home.url("/start"), &args).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let requests = home.requests();
+    let finals: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path() == "/final")
+        .cloned()
+        .collect();
+    assert_eq!(finals.len(), 3, "{requests:?}");
+    assert_no_credentials(&finals, "back at the first origin");
+    assert_no_credentials(&away.requests(), "the hop");
+}
+
+/// A redirect within the origin keeps the credentials (relative Location).
+#[tokio::test]
+async fn a_relative_redirect_within_the_origin_keeps_the_credentials() {
+    let server = MockServer::builder()
+        .responder(|req| match req.path() {
+            "/old" => Script::status(301).header("location", "new"),
+            _ => ticker(req),
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut args = credential_flags();
+    args.extend(["--duration", "1"]);
+    let r = check(&server.url("/old"), &args).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let new: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path() == "/new")
+        .collect();
+    assert_eq!(new.len(), 3);
+    for req in &new {
+        assert_eq!(req.header("api-key"), Some("k2"));
+    }
+}
+
+/// A redirect loop and an endless chain are reported, not followed for ever.
+#[tokio::test]
+async fn redirect_loops_and_chains_are_stopped() {
+    let server = MockServer::builder()
+        .responder(|req| {
+            let n: u32 = req.path().trim_start_matches("/r").parse().unwrap_or(0);
+            match req.path() {
+                "/loop" => Script::status(302).header("location", "/loop"),
+                _ => Script::status(302).header("location", &format!("/r{}", n + 1)),
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    let r = check(&server.url("/loop"), &[]).await;
+    assert_eq!(r.code, 1);
+    r.expect("status", "FAIL", "redirect loop");
+    let before = server.request_count();
+    let r = check(&server.url("/r0"), &[]).await;
+    r.expect("status", "FAIL", "too many redirects");
+    assert_eq!(
+        server.request_count() - before,
+        11,
+        "the first and ten redirects"
+    );
+}

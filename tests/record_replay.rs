@@ -269,3 +269,39 @@ async fn serve_refuses_a_file_that_is_not_a_recording() {
     assert!(stdout.is_empty());
     assert!(stderr.contains("not an ssekit recording"), "{stderr}");
 }
+
+/// `record` follows a redirect to another origin without the credentials
+/// (SPEC rule 22).
+#[tokio::test]
+async fn record_drops_credentials_on_a_redirect_to_another_origin() {
+    let other = MockServer::start(source_script()).await.unwrap();
+    let first = MockServer::start(Script::status(302).header("location", &other.url("/feed")))
+        .await
+        .unwrap();
+    let file = Cleanup(temp_path("redirect.jsonl"));
+    let (code, _, stderr) = run(&[
+        "record",
+        &first.url("/start"),
+        "-o",
+        file.0.to_str().unwrap(),
+        "-H",
+        "x-api-key: k1",
+        "-H",
+        "api-key: k2",
+        "-H",
+        "Authorization: Bearer t",
+        "--max-events",
+        "3",
+    ])
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(first.requests()[0].header("x-api-key"), Some("k1"));
+    let followed = other.requests();
+    assert_eq!(followed.len(), 1);
+    for name in ["x-api-key", "api-key", "authorization"] {
+        assert!(
+            followed[0].header(name).is_none(),
+            "{name} reached the other origin"
+        );
+    }
+}

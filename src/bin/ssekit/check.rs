@@ -16,7 +16,7 @@ use ssekit::{Frame, SseCodec};
 use tokio::time::Instant;
 
 use crate::cli::CheckArgs;
-use crate::client::Request;
+use crate::client::{chain, Request};
 
 pub const HELP: &str = "\
 Makes up to three requests: one watched for --duration, one that resumes
@@ -159,7 +159,7 @@ async fn run_checks(a: &CheckArgs, req: &Request, client: &reqwest::Client) -> V
     let mut checks = Vec::new();
     let head_wait = a.duration.max(Duration::from_secs(5));
     let sent = match req.build(client, &a.url, "") {
-        Ok(rb) => tokio::time::timeout(head_wait, rb.send()).await,
+        Ok(rb) => tokio::time::timeout(head_wait, req.send(client, rb)).await,
         Err(msg) => {
             checks.push(check("status", Level::Fail, msg));
             return checks;
@@ -174,12 +174,8 @@ async fn run_checks(a: &CheckArgs, req: &Request, client: &reqwest::Client) -> V
             ));
             return checks;
         }
-        Ok(Err(e)) => {
-            checks.push(check(
-                "status",
-                Level::Fail,
-                format!("request failed: {}", chain(&e)),
-            ));
+        Ok(Err(msg)) => {
+            checks.push(check("status", Level::Fail, msg));
             return checks;
         }
         Ok(Ok(r)) => r,
@@ -579,7 +575,7 @@ async fn resume(
         Ok(rb) => rb,
         Err(msg) => return check("resumption", Level::Fail, msg),
     };
-    let mut resp = match tokio::time::timeout_at(deadline, rb.send()).await {
+    let mut resp = match tokio::time::timeout_at(deadline, req.send(client, rb)).await {
         Err(_) => {
             return check(
                 "resumption",
@@ -591,11 +587,11 @@ async fn resume(
                 ),
             )
         }
-        Ok(Err(e)) => {
+        Ok(Err(msg)) => {
             return check(
                 "resumption",
                 Level::Fail,
-                format!("reconnecting with Last-Event-ID failed: {}", chain(&e)),
+                format!("reconnecting with Last-Event-ID failed: {msg}"),
             )
         }
         Ok(Ok(r)) => r,
@@ -714,15 +710,9 @@ async fn compression(a: &CheckArgs, req: &Request) -> Check {
         Err(msg) => return check("compression", Level::Skip, msg),
     };
     let wait = a.duration.min(RESUME_WAIT_MAX);
-    let resp = match tokio::time::timeout(wait, rb.send()).await {
+    let resp = match tokio::time::timeout(wait, req.send(&client, rb)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return check(
-                "compression",
-                Level::Skip,
-                format!("request failed: {}", chain(&e)),
-            )
-        }
+        Ok(Err(msg)) => return check("compression", Level::Skip, msg),
         Err(_) => {
             return check(
                 "compression",
@@ -806,17 +796,6 @@ fn report(a: &CheckArgs, checks: &[Check], colour: bool) {
         count(Level::Warn),
         count(Level::Fail)
     );
-}
-
-/// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(c) = source {
-        s.push_str(&format!(": {c}"));
-        source = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -1,11 +1,20 @@
 //! The HTTP side shared by every subcommand: the request's method, headers
-//! and body as the flags give them, and the TLS settings (--cacert,
-//! --insecure) as a `reqwest::ClientBuilder` factory.
+//! and body as the flags give them, the TLS settings (--cacert, --insecure)
+//! as a `reqwest::ClientBuilder` factory, and redirects followed by the
+//! library's rules (SPEC rule 22) for the subcommands that make their own
+//! requests (`check`, `record`).
 
 use std::sync::Arc;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
-use reqwest::Method;
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION,
+};
+use reqwest::{Method, StatusCode};
+use ssekit::{redact_url, strip_credential_headers};
+
+/// The most redirects followed for one request, as the library (and
+/// browsers) do.
+const MAX_REDIRECTS: usize = 10;
 
 use crate::cli::RequestArgs;
 
@@ -69,8 +78,8 @@ impl Request {
         Ok(map)
     }
 
-    /// A plain client (for `check` and `record`), following redirects as
-    /// reqwest does by default.
+    /// A plain client (for `check` and `record`). It follows no redirects:
+    /// [`send`](Self::send) does.
     ///
     /// # Errors
     ///
@@ -106,6 +115,103 @@ impl Request {
         }
         Ok(rb)
     }
+
+    /// Sends `rb` with `client` (one of [`client`](Self::client)'s, which
+    /// follow no redirects) and follows redirects as the library does (SPEC
+    /// rule 22): 301, 302, 303, 307 and 308 with a `Location` (relative
+    /// ones included), at most ten, no loops, http and https only. A hop
+    /// to another origin than that of the request just sent drops every
+    /// credential header, and they stay dropped for the later hops: an API
+    /// key must not reach whatever host a redirect names. 303, and 301 or
+    /// 302 after a POST, become a GET without a body, as in browsers.
+    ///
+    /// A redirect without a usable `Location` is returned as the response.
+    ///
+    /// # Errors
+    ///
+    /// A message for a request that failed or a redirect not followed, with
+    /// URLs redacted.
+    pub async fn send(
+        &self,
+        client: &reqwest::Client,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, String> {
+        let mut next = rb
+            .build()
+            .map_err(|e| format!("invalid request: {}", chain(&e.without_url())))?;
+        let mut visited = vec![next.url().clone()];
+        loop {
+            let url = next.url().clone();
+            let copy = next.try_clone();
+            let response = client.execute(next).await.map_err(|e| {
+                format!(
+                    "request to {} failed: {}",
+                    redact_url(&url),
+                    chain(&e.without_url())
+                )
+            })?;
+            let status = response.status();
+            if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Ok(response);
+            }
+            let (Some(mut copy), Some(target)) = (
+                copy,
+                response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| url.join(l).ok()),
+            ) else {
+                return Ok(response);
+            };
+            if !matches!(target.scheme(), "http" | "https") {
+                return Err(format!(
+                    "redirect not followed: {} redirects to the unsupported scheme {:?}",
+                    redact_url(&url),
+                    target.scheme()
+                ));
+            }
+            if visited.contains(&target) {
+                return Err(format!(
+                    "redirect not followed: redirect loop: {} leads back to {}",
+                    redact_url(&url),
+                    redact_url(&target)
+                ));
+            }
+            if visited.len() > MAX_REDIRECTS {
+                return Err(format!(
+                    "redirect not followed: too many redirects (more than {MAX_REDIRECTS}), last to {}",
+                    redact_url(&target)
+                ));
+            }
+            if target.origin() != url.origin() {
+                strip_credential_headers(copy.headers_mut());
+            }
+            let to_get = status == StatusCode::SEE_OTHER && copy.method() != Method::HEAD
+                || matches!(status.as_u16(), 301 | 302) && copy.method() == Method::POST;
+            if to_get {
+                *copy.method_mut() = Method::GET;
+                *copy.body_mut() = None;
+                for name in [CONTENT_TYPE, CONTENT_LENGTH, CONTENT_ENCODING] {
+                    copy.headers_mut().remove(name);
+                }
+            }
+            *copy.url_mut() = target.clone();
+            visited.push(target);
+            next = copy;
+        }
+    }
+}
+
+/// An error and its causes on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(c) = source {
+        s.push_str(&format!(": {c}"));
+        source = c.source();
+    }
+    s
 }
 
 #[cfg(any(feature = "rustls", feature = "native-tls"))]
@@ -128,7 +234,7 @@ fn factory(a: &RequestArgs) -> Result<Factory, String> {
     };
     let insecure = a.insecure;
     Ok(Arc::new(move || {
-        let mut b = reqwest::Client::builder();
+        let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         if !certs.is_empty() {
             b = b.tls_certs_merge(certs.clone());
         }
@@ -146,5 +252,7 @@ fn factory(a: &RequestArgs) -> Result<Factory, String> {
             "--cacert and --insecure need a build with TLS (feature rustls or native-tls)".into(),
         );
     }
-    Ok(Arc::new(reqwest::Client::builder))
+    Ok(Arc::new(|| {
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+    }))
 }

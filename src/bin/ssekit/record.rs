@@ -10,7 +10,7 @@ use ssekit::SseCodec;
 use tokio::time::Instant;
 
 use crate::cli::RecordArgs;
-use crate::client::Request;
+use crate::client::{chain, Request};
 
 pub const HELP: &str = "\
 Makes one request (no reconnection) and writes FILE as it goes: a header
@@ -47,13 +47,13 @@ pub async fn run(a: RecordArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut resp = match within(deadline, rb.send()).await {
+    let mut resp = match within(deadline, req.send(&client, rb)).await {
         None => {
             eprintln!("error: no response within the --timeout");
             return ExitCode::from(1);
         }
-        Some(Err(e)) => {
-            eprintln!("error: request failed: {}", chain(&e));
+        Some(Err(msg)) => {
+            eprintln!("error: {msg}");
             return ExitCode::from(1);
         }
         Some(Ok(r)) => r,
@@ -155,15 +155,4 @@ fn is_event_stream(media: &str) -> bool {
         .split(';')
         .next()
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
-}
-
-/// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(c) = source {
-        s.push_str(&format!(": {c}"));
-        source = c.source();
-    }
-    s
 }
