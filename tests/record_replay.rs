@@ -305,3 +305,41 @@ async fn record_drops_credentials_on_a_redirect_to_another_origin() {
         );
     }
 }
+
+/// The recording's header line, a file to share, holds no credential of
+/// the URL (userinfo, access_token=...) nor a cookie the server set; nor
+/// does `check`'s report.
+#[tokio::test]
+async fn credentials_in_the_url_stay_out_of_the_recording_and_the_report() {
+    let source = MockServer::start(
+        Script::sse()
+            .header("set-cookie", "session=cookie-secret")
+            .event("a"),
+    )
+    .await
+    .unwrap();
+    let url = format!(
+        "http://alice:pw-secret@{}/feed?access_token=token-secret&room=7",
+        source.addr()
+    );
+    let file = Cleanup(temp_path("secret.jsonl"));
+    let (code, _, stderr) = run(&["record", &url, "-o", file.0.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&file.0).unwrap();
+    for secret in ["pw-secret", "token-secret", "cookie-secret"] {
+        assert!(!text.contains(secret), "{secret} in the recording: {text}");
+        assert!(!stderr.contains(secret), "{secret} on stderr: {stderr}");
+    }
+    let rec: Recording = text.parse().unwrap();
+    // reqwest sends the userinfo as basic auth, leaving it out of the URL.
+    assert_eq!(
+        rec.url(),
+        format!("http://{}/feed?access_token=redacted&room=7", source.addr())
+    );
+    let (_, stdout, stderr) = run(&["check", &url, "--duration", "0.5"]).await;
+    for secret in ["pw-secret", "token-secret"] {
+        assert!(!stdout.contains(secret), "{secret} in the report: {stdout}");
+        assert!(!stderr.contains(secret), "{secret} on stderr: {stderr}");
+    }
+    assert!(stdout.contains("access_token=redacted"), "{stdout}");
+}

@@ -16,7 +16,7 @@ use ssekit::{Frame, SseCodec};
 use tokio::time::Instant;
 
 use crate::cli::CheckArgs;
-use crate::client::{chain, Request};
+use crate::client::{chain, shown_url, Request};
 
 pub const HELP: &str = "\
 Makes up to three requests: one watched for --duration, one that resumes
@@ -763,7 +763,7 @@ fn report(a: &CheckArgs, checks: &[Check], colour: bool) {
         println!(
             "{}",
             json!({
-                "url": a.url,
+                "url": shown_url(&a.url),
                 "duration_s": a.duration.as_secs_f64(),
                 "result": worst.to_string(),
                 "checks": list,
@@ -784,7 +784,11 @@ fn report(a: &CheckArgs, checks: &[Check], colour: bool) {
             level.to_string()
         }
     };
-    println!("ssekit check {} (watched {})", a.url, secs(a.duration));
+    println!(
+        "ssekit check {} (watched {})",
+        shown_url(&a.url),
+        secs(a.duration)
+    );
     for c in checks {
         println!("{}  {:<14}{}", paint(c.level), c.name, c.detail);
     }

@@ -203,6 +203,15 @@ impl Request {
     }
 }
 
+/// A URL as the CLI shows it: with its password and credential query
+/// parameters redacted (SPEC rule 22).
+pub fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => redact_url(&u).to_string(),
+        Err(_) => url.to_owned(),
+    }
+}
+
 /// An error and its causes on one line.
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use ssekit::testing::{RecordedChunk, Recording};
-use ssekit::SseCodec;
+use ssekit::{redact_url, SseCodec};
 use tokio::time::Instant;
 
 use crate::cli::RecordArgs;
@@ -17,7 +17,9 @@ Makes one request (no reconnection) and writes FILE as it goes: a header
 line {\"ssekit_recording\":1,\"url\":...,\"status\":200,\"headers\":[[name,value],...]}
 then one line per body chunk as it arrived, {\"t_ms\":123,\"data\":\"...\"}
 (t_ms: milliseconds since the response head; a chunk that is not UTF-8 is
-written as \"data_b64\"). The body is stored decoded (not compressed).
+written as \"data_b64\"). The body is stored decoded (not compressed). The
+URL's password and credential parameters (token=, access_token=, ...) and
+the values of Set-Cookie are written as \"redacted\".
 
 Stops at --max-events (the chunk that completes the Nth event is kept
 whole), at --timeout, or when the server ends the body; all three exit 0.
@@ -80,17 +82,21 @@ pub async fn run(a: RecordArgs) -> ExitCode {
         }
         return ExitCode::from(1);
     }
+    // A recording is a file to share and commit: the credentials of the
+    // URL (userinfo, access_token=...) and a session cookie stay out of it.
     let headers = resp
         .headers()
         .iter()
         .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
+            let value = if *n == reqwest::header::SET_COOKIE {
+                "redacted".to_owned()
+            } else {
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            };
+            (n.as_str().to_owned(), value)
         })
         .collect();
-    let recording = Recording::new(resp.url().as_str(), status.as_u16(), headers);
+    let recording = Recording::new(redact_url(resp.url()).as_str(), status.as_u16(), headers);
     let mut file = match std::fs::File::create(&a.output) {
         Ok(f) => std::io::BufWriter::new(f),
         Err(e) => {
