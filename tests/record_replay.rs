@@ -343,3 +343,68 @@ async fn credentials_in_the_url_stay_out_of_the_recording_and_the_report() {
     }
     assert!(stdout.contains("access_token=redacted"), "{stdout}");
 }
+
+/// A line that never ends does not grow `record` without bound: counting
+/// events stops at the event size limit (16 MiB by default, or
+/// --max-event-size) with exit 1 and a message saying so.
+#[tokio::test]
+async fn record_stops_at_an_event_over_the_size_limit() {
+    let endless = "data: ".to_owned() + &"x".repeat(64 * 1024);
+    let source = MockServer::start(
+        Script::sse()
+            .event("small")
+            .write(endless.clone())
+            .write(endless)
+            .stall(),
+    )
+    .await
+    .unwrap();
+    let file = Cleanup(temp_path("big.jsonl"));
+    let path = file.0.to_str().unwrap();
+    let (code, _, stderr) = run(&[
+        "record",
+        &source.url("/"),
+        "-o",
+        path,
+        "--max-event-size",
+        "100000",
+        "--timeout",
+        "15",
+    ])
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("larger than 100000 bytes"), "{stderr}");
+    assert!(stderr.contains("recorded 1 events"), "{stderr}");
+
+    // The default limit, 16 MiB, applies without the flag.
+    let line = "data: ".to_owned() + &"y".repeat(17 * 1024 * 1024);
+    let source = MockServer::start(Script::sse().write(line).stall())
+        .await
+        .unwrap();
+    let (code, _, stderr) = run(&["record", &source.url("/"), "-o", path, "--timeout", "15"]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("larger than 16777216 bytes"), "{stderr}");
+}
+
+/// --max-bytes stops the recording after exactly N bytes of body.
+#[tokio::test]
+async fn max_bytes_stops_the_recording_after_n_bytes() {
+    let mut script = Script::sse();
+    for k in 0..20 {
+        script = script.message(&MessageEvent::new(
+            "",
+            format!("event {k:02}"),
+            k.to_string(),
+        ));
+    }
+    let source = MockServer::start(script.stall()).await.unwrap();
+    let file = Cleanup(temp_path("bytes.jsonl"));
+    let path = file.0.to_str().unwrap();
+    let (code, _, stderr) =
+        run(&["record", &source.url("/"), "-o", path, "--max-bytes", "50"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("--max-bytes reached: 50 bytes"), "{stderr}");
+    let rec: Recording = std::fs::read_to_string(&file.0).unwrap().parse().unwrap();
+    assert_eq!(rec.body().len(), 50);
+    assert!(rec.body().starts_with(b"id: 0\ndata: event 00\n\nid: 1\n"));
+}

@@ -115,7 +115,7 @@ pub struct WatchArgs {
     pub retry_delay: Option<Duration>,
     /// The largest accepted event; a larger one ends the stream with exit 1
     /// (default 16777216, 16 MiB)
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size::<usize>)]
     pub max_event_size: Option<usize>,
     /// Print comment lines too
     #[arg(long)]
@@ -158,6 +158,14 @@ pub struct RecordArgs {
     /// Stop after SECS
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub timeout: Option<Duration>,
+    /// Stop after N bytes of body (the file then ends with exactly N bytes
+    /// of body, possibly mid-event)
+    #[arg(long, value_name = "N", value_parser = parse_size::<u64>)]
+    pub max_bytes: Option<u64>,
+    /// The largest event counted; a larger one stops the recording with
+    /// exit 1 (default 16777216, 16 MiB)
+    #[arg(long, value_name = "BYTES", value_parser = parse_size::<usize>)]
+    pub max_event_size: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -190,10 +198,10 @@ fn parse_count(v: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("expected a count of at least 1, got {v:?}"))
 }
 
-fn parse_size(v: &str) -> Result<usize, String> {
+fn parse_size<N: std::str::FromStr + PartialOrd + From<u8>>(v: &str) -> Result<N, String> {
     v.parse()
         .ok()
-        .filter(|n| *n > 0)
+        .filter(|n| *n > N::from(0))
         .ok_or_else(|| format!("expected a number of bytes of at least 1, got {v:?}"))
 }
 

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use ssekit::codec::DEFAULT_MAX_EVENT_SIZE;
 use ssekit::testing::{RecordedChunk, Recording};
 use ssekit::{redact_url, SseCodec};
 use tokio::time::Instant;
@@ -22,9 +23,12 @@ URL's password and credential parameters (token=, access_token=, ...) and
 the values of Set-Cookie are written as \"redacted\".
 
 Stops at --max-events (the chunk that completes the Nth event is kept
-whole), at --timeout, or when the server ends the body; all three exit 0.
-Exit 1 when the response is not 200 text/event-stream or the connection
-fails, 2 on bad usage.";
+whole), at --timeout, at --max-bytes (the body recorded is then exactly N
+bytes, possibly ending mid-event), or when the server ends the body; all
+four exit 0. Exit 1 when the response is not 200 text/event-stream, the
+connection fails, or an event is larger than --max-event-size (16 MiB by
+default: events are counted, and memory bounded, as a client would), 2 on
+bad usage.";
 
 pub async fn run(a: RecordArgs) -> ExitCode {
     let req = match Request::from_args(&a.request) {
@@ -113,20 +117,29 @@ pub async fn run(a: RecordArgs) -> ExitCode {
         eprintln!("error: writing {}: {e}", a.output.display());
         return ExitCode::from(1);
     }
-    let mut codec = SseCodec::new().with_max_event_size(usize::MAX);
-    let (mut events, mut chunks) = (0u64, 0u64);
+    // Events are counted with the same bound as a client's: a line that
+    // never ends costs at most --max-event-size of memory, not all of it.
+    let limit = a.max_event_size.unwrap_or(DEFAULT_MAX_EVENT_SIZE);
+    let mut codec = SseCodec::new().with_max_event_size(limit);
+    let (mut events, mut chunks, mut bytes) = (0u64, 0u64, 0u64);
     let mut code = ExitCode::SUCCESS;
     let why = loop {
-        let chunk = match within(deadline, resp.chunk()).await {
-            None => break "--timeout reached",
-            Some(Ok(None)) => break "the server ended the body",
+        let mut chunk = match within(deadline, resp.chunk()).await {
+            None => break "--timeout reached".to_owned(),
+            Some(Ok(None)) => break "the server ended the body".to_owned(),
             Some(Ok(Some(c))) => c,
             Some(Err(e)) => {
                 eprintln!("error: reading the body failed: {}", chain(&e));
                 code = ExitCode::from(1);
-                break "the connection failed";
+                break "the connection failed".to_owned();
             }
         };
+        let room = a.max_bytes.map(|max| max - bytes);
+        let full = room.is_some_and(|room| chunk.len() as u64 >= room);
+        if let Some(room) = room.filter(|_| full) {
+            chunk.truncate(usize::try_from(room).unwrap_or(usize::MAX));
+        }
+        bytes += chunk.len() as u64;
         let line = RecordedChunk::new(head_at.elapsed(), chunk.clone()).to_line();
         if let Err(e) = write(line) {
             eprintln!("error: writing {}: {e}", a.output.display());
@@ -134,11 +147,25 @@ pub async fn run(a: RecordArgs) -> ExitCode {
         }
         chunks += 1;
         codec.feed(chunk);
-        while let Ok(Some(_)) = codec.next_event() {
-            events += 1;
+        let too_large = loop {
+            match codec.next_event() {
+                Ok(Some(_)) => events += 1,
+                Ok(None) => break false,
+                Err(_) => break true,
+            }
+        };
+        if too_large {
+            eprintln!(
+                "error: an event is larger than {limit} bytes (--max-event-size); the recording stops here"
+            );
+            code = ExitCode::from(1);
+            break "an event over --max-event-size".to_owned();
         }
         if a.max_events.is_some_and(|n| events >= n) {
-            break "--max-events reached";
+            break "--max-events reached".to_owned();
+        }
+        if full {
+            break format!("--max-bytes reached: {bytes} bytes of body");
         }
     };
     eprintln!(
