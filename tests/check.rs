@@ -535,3 +535,40 @@ async fn redirect_loops_and_chains_are_stopped() {
         "the first and ten redirects"
     );
 }
+
+/// A POST is sent once: the resumption and compression probes would
+/// re-send its body (an LLM prompt), so they are skipped, unless --resend
+/// asks for them (SPEC rule 25).
+#[tokio::test]
+async fn a_post_is_sent_once_unless_resend_is_given() {
+    let server = MockServer::builder()
+        .responder(ticker)
+        .start()
+        .await
+        .unwrap();
+    let r = check(&server.url("/chat"), &["-d", "{\"prompt\":\"hi\"}"]).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    r.expect("resumption", "SKIP", "would re-send the request body")
+        .expect("compression", "SKIP", "would re-send the request body");
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method() == "POST")
+        .count();
+    assert_eq!(posts, 1, "{:?}", server.requests());
+    assert_eq!(server.request_count(), 1);
+
+    let server = MockServer::builder()
+        .responder(ticker)
+        .start()
+        .await
+        .unwrap();
+    let r = check(&server.url("/chat"), &["-X", "POST", "-d", "x", "--resend"]).await;
+    r.expect("resumption", "PASS", "a new one")
+        .expect("compression", "PASS", "none");
+    assert_eq!(server.request_count(), 3);
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.method() == "POST" && r.body() == b"x"));
+}

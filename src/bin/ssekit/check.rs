@@ -20,8 +20,11 @@ use crate::client::{chain, shown_url, Request};
 
 pub const HELP: &str = "\
 Makes up to three requests: one watched for --duration, one that resumes
-with Last-Event-ID, one that asks for compression. Exit 0 when no check
-FAILed, 1 otherwise, 2 on bad usage. The checks and their thresholds:
+with Last-Event-ID, one that asks for compression. A request that is not a
+GET (-X POST, -d) is sent once: the two probes would re-send it and its
+body (an LLM prompt, a payment), so they are skipped unless --resend asks
+for them. Exit 0 when no check FAILed, 1 otherwise, 2 on bad usage. The
+checks and their thresholds:
 
   status         200 PASS; anything else FAIL (the other checks are skipped)
   content-type   text/event-stream PASS (a charset other than utf-8 WARN:
@@ -225,9 +228,24 @@ async fn run_checks(a: &CheckArgs, req: &Request, client: &reqwest::Client) -> V
     checks.push(judge_heartbeat(&obs));
     checks.push(judge_retry(&obs));
     checks.push(judge_ids(&obs));
-    checks.push(resume(a, req, client, &obs).await);
+    // SPEC rule 25: nothing re-sends a request body without consent.
+    let resend = if req.method == reqwest::Method::GET || a.resend {
+        None
+    } else {
+        Some(format!(
+            "skipped: would re-send the request body ({} request); --resend allows it",
+            req.method
+        ))
+    };
+    checks.push(match &resend {
+        Some(why) => check("resumption", Level::Skip, why.clone()),
+        None => resume(a, req, client, &obs).await,
+    });
     checks.push(judge_event_size(&obs));
-    checks.push(compression(a, req).await);
+    checks.push(match resend {
+        Some(why) => check("compression", Level::Skip, why),
+        None => compression(a, req).await,
+    });
     checks
 }
 

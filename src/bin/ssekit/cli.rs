@@ -141,6 +141,10 @@ pub struct CheckArgs {
     /// Print the report as one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Allow the resumption and compression probes to re-send a request
+    /// that is not a GET (and its body); without it they are skipped
+    #[arg(long)]
+    pub resend: bool,
 }
 
 #[derive(Debug, Args)]
