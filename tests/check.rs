@@ -572,3 +572,31 @@ async fn a_post_is_sent_once_unless_resend_is_given() {
         .iter()
         .all(|r| r.method() == "POST" && r.body() == b"x"));
 }
+
+/// A malformed URL is bad usage (exit 2) for check and record, as for the
+/// default command, and nothing is written.
+#[tokio::test]
+async fn a_malformed_url_is_bad_usage_for_every_subcommand() {
+    let file = std::env::temp_dir().join(format!("ssekit-badurl-{}.jsonl", std::process::id()));
+    let path = file.to_str().unwrap();
+    for args in [
+        &["check", "not a url"][..],
+        &["check", "ftp://127.0.0.1/x"],
+        &["check", "http://[::1/"],
+        &["record", "not a url", "-o", path],
+        &["record", "mailto:a@b", "-o", path],
+        &["not a url"],
+    ] {
+        let out = tokio::process::Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(LIMIT, out).await.unwrap().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("invalid URL"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert!(!file.exists(), "no recording for a bad URL");
+}

@@ -132,6 +132,7 @@ pub struct WatchArgs {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The URL of the event stream
+    #[arg(value_parser = parse_url)]
     pub url: String,
     #[command(flatten)]
     pub request: RequestArgs,
@@ -150,6 +151,7 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     /// The URL of the event stream
+    #[arg(value_parser = parse_url)]
     pub url: String,
     #[command(flatten)]
     pub request: RequestArgs,
@@ -193,6 +195,18 @@ fn parse_secs(v: &str) -> Result<Duration, String> {
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .filter(|d| !d.is_zero() && *d < Duration::from_secs(100 * 365 * 86_400))
         .ok_or_else(|| format!("expected a positive number of seconds, got {v:?}"))
+}
+
+/// A URL the client can request (http or https), as given: a malformed
+/// one is bad usage (exit 2), as for the default command.
+fn parse_url(v: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(v).map_err(|e| format!("invalid URL {v:?}: {e}"))?;
+    match url.scheme() {
+        "http" | "https" => Ok(v.to_owned()),
+        other => Err(format!(
+            "invalid URL {v:?}: the scheme {other:?} is not http or https"
+        )),
+    }
 }
 
 fn parse_count(v: &str) -> Result<u64, String> {
@@ -329,6 +343,9 @@ mod tests {
             &["u", "-d"],
             &["serve", "f", "--speed", "0"],
             &["completions", "tcsh"],
+            &["check", "not a url"],
+            &["check", "ftp://127.0.0.1/"],
+            &["record", "http://[::1", "-o", "f"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
