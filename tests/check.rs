@@ -600,3 +600,31 @@ async fn a_malformed_url_is_bad_usage_for_every_subcommand() {
     }
     assert!(!file.exists(), "no recording for a bad URL");
 }
+
+/// A connection cut after a silence, as a proxy's idle timeout cuts it:
+/// the heartbeat check counts that silence and says so, instead of
+/// "longest silence 0.0 s".
+#[tokio::test]
+async fn a_cut_after_a_silence_is_a_heartbeat_failure() {
+    let server = MockServer::start(
+        Script::sse()
+            .sleep(ms(1500))
+            .write("data: never\n\n")
+            .cut_after(0),
+    )
+    .await
+    .unwrap();
+    let r = check(&server.url("/"), &["--duration", "4"]).await;
+    assert_eq!(r.code, 1);
+    r.expect("heartbeat", "FAIL", "cut after 1.")
+        .expect(
+            "heartbeat",
+            "FAIL",
+            "s of silence: likely a proxy's idle timeout",
+        )
+        .expect(
+            "connection",
+            "FAIL",
+            "of silence (likely a proxy's idle timeout",
+        );
+}

@@ -376,7 +376,14 @@ fn judge_connection(obs: &Observation) -> Check {
         End::Failed(t, why) => check(
             "connection",
             Level::Fail,
-            format!("failed after {}: {why}", secs(*t)),
+            match idle_cut(obs) {
+                Some(silence) => format!(
+                    "failed after {}: {why}; cut after {} of silence (likely a proxy's idle timeout: send comments as heartbeats more often than that)",
+                    secs(*t),
+                    secs(silence)
+                ),
+                None => format!("failed after {}: {why}", secs(*t)),
+            },
         ),
     }
 }
@@ -449,6 +456,37 @@ fn judge_buffering(obs: &Observation, accel: Option<&str>) -> Check {
     }
 }
 
+/// The silence (no bytes at all) between the last chunk, or the response
+/// head, and the end of a connection that ended or failed.
+fn silence_before_end(obs: &Observation) -> Option<Duration> {
+    let last = obs.chunks.last().copied().unwrap_or(Duration::ZERO);
+    match &obs.end {
+        End::StillOpen => None,
+        End::Ended(t) | End::Failed(t, _) => Some(t.saturating_sub(last)),
+    }
+}
+
+/// A connection cut after a silence at least this long, and longer than
+/// every earlier one, was most likely cut for being idle.
+const CUT_SILENCE_MIN: Duration = Duration::from_secs(1);
+
+/// The silence before a connection failed, when it looks like the cause:
+/// long enough, and the longest of the connection (a proxy's idle timeout
+/// cuts the first silence that reaches it).
+fn idle_cut(obs: &Observation) -> Option<Duration> {
+    if !matches!(obs.end, End::Failed(..)) {
+        return None;
+    }
+    let silence = silence_before_end(obs)?;
+    let mut prev = Duration::ZERO;
+    let mut longest_before = Duration::ZERO;
+    for t in &obs.chunks {
+        longest_before = longest_before.max(*t - prev);
+        prev = *t;
+    }
+    (silence >= CUT_SILENCE_MIN && silence >= longest_before).then_some(silence)
+}
+
 fn judge_heartbeat(obs: &Observation) -> Check {
     let mut longest = Duration::ZERO;
     let mut prev = Duration::ZERO;
@@ -456,10 +494,21 @@ fn judge_heartbeat(obs: &Observation) -> Check {
         longest = longest.max(*t - prev);
         prev = *t;
     }
-    if matches!(obs.end, End::StillOpen) {
-        longest = longest.max(obs.watched.saturating_sub(prev));
-    }
+    // The silence that ended the connection counts too: when a proxy cut
+    // it, that silence is the finding.
+    longest =
+        longest.max(silence_before_end(obs).unwrap_or_else(|| obs.watched.saturating_sub(prev)));
     let proxies = "nginx closes idle proxied connections after 60 s, Cloudflare after 100 s: send a comment (`: ping`) every 15-30 s";
+    if let Some(silence) = idle_cut(obs) {
+        return check(
+            "heartbeat",
+            Level::Fail,
+            format!(
+                "the connection was cut after {} of silence: likely a proxy's idle timeout; send comments (`: ping`) as heartbeats more often than that",
+                secs(silence)
+            ),
+        );
+    }
     if longest >= CLOUDFLARE_TIMEOUT {
         return check(
             "heartbeat",
@@ -867,6 +916,45 @@ mod tests {
         assert_eq!(level(10.0, &[0.5, 3.0, 6.0, 9.0]), Level::Pass);
         let cf = judge_heartbeat(&obs(200.0, &[0.0, 101.0, 190.0]));
         assert!(cf.detail.contains("Cloudflare"), "{}", cf.detail);
+    }
+
+    #[test]
+    fn the_silence_before_a_cut_is_a_finding() {
+        let cut = |events: &[f64], at: f64| {
+            let mut o = obs(at, events);
+            o.end = End::Failed(secs_f(at), "unexpected EOF".into());
+            o
+        };
+        // A silent origin behind a proxy that cuts idle connections at 3 s.
+        let silent = cut(&[], 3.0);
+        let hb = judge_heartbeat(&silent);
+        assert_eq!(hb.level, Level::Fail);
+        assert!(
+            hb.detail.contains("cut after 3.0 s of silence"),
+            "{}",
+            hb.detail
+        );
+        let conn = judge_connection(&silent);
+        assert!(
+            conn.detail.contains("cut after 3.0 s of silence"),
+            "{}",
+            conn.detail
+        );
+        // Events every 0.5 s, then 3 s of silence and the cut.
+        assert_eq!(
+            judge_heartbeat(&cut(&[0.5, 1.0, 1.5], 4.5)).level,
+            Level::Fail
+        );
+        // A cut right after an event is not about silence.
+        let busy = cut(&[0.5, 1.0, 1.5], 1.6);
+        assert_eq!(judge_heartbeat(&busy).level, Level::Pass);
+        assert!(!judge_connection(&busy).detail.contains("silence"));
+        // Nor one after a silence shorter than an earlier one.
+        assert!(idle_cut(&cut(&[0.1, 5.0], 7.0)).is_none());
+        // A clean end counts its silence, with the usual thresholds.
+        let mut ended = obs(100.0, &[0.0, 10.0]);
+        ended.end = End::Ended(secs_f(75.0));
+        assert_eq!(judge_heartbeat(&ended).level, Level::Fail);
     }
 
     #[test]
