@@ -628,3 +628,25 @@ async fn a_cut_after_a_silence_is_a_heartbeat_failure() {
             "of silence (likely a proxy's idle timeout",
         );
 }
+
+/// A server (or proxy) that withholds the response head: the report names
+/// a buffering proxy as the likely cause and how to turn buffering off.
+#[tokio::test]
+async fn a_withheld_head_names_a_buffering_proxy() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            sockets.push(socket); // read nothing, answer nothing
+        }
+    });
+    let r = check(&url, &["--duration", "1"]).await;
+    held.abort();
+    assert_eq!(r.code, 1);
+    r.expect("status", "FAIL", "no response head within 5.0 s")
+        .expect("status", "FAIL", "buffering proxy")
+        .expect("status", "FAIL", "X-Accel-Buffering: no")
+        .expect("status", "FAIL", "proxy_buffering off");
+}

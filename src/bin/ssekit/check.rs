@@ -26,7 +26,10 @@ body (an LLM prompt, a payment), so they are skipped unless --resend asks
 for them. Exit 0 when no check FAILed, 1 otherwise, 2 on bad usage. The
 checks and their thresholds:
 
-  status         200 PASS; anything else FAIL (the other checks are skipped)
+  status         200 PASS; anything else FAIL (the other checks are skipped);
+                 no response head within the duration (at least 5 s) FAIL,
+                 most likely a buffering proxy (X-Accel-Buffering: no, or
+                 nginx's proxy_buffering off)
   content-type   text/event-stream PASS (a charset other than utf-8 WARN:
                  SSE is always read as UTF-8); anything else FAIL
   cache-control  no-cache or no-store PASS; missing or other WARN (a cache
@@ -173,7 +176,10 @@ async fn run_checks(a: &CheckArgs, req: &Request, client: &reqwest::Client) -> V
             checks.push(check(
                 "status",
                 Level::Fail,
-                format!("no response head within {}", secs(head_wait)),
+                format!(
+                    "no response head within {}: a buffering proxy is the likely cause (nginx's default proxy_buffering holds the head of a slow stream back); have the server send the header X-Accel-Buffering: no, or set proxy_buffering off in nginx; other checks skipped",
+                    secs(head_wait)
+                ),
             ));
             return checks;
         }
