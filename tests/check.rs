@@ -650,3 +650,32 @@ async fn a_withheld_head_names_a_buffering_proxy() {
         .expect("status", "FAIL", "X-Accel-Buffering: no")
         .expect("status", "FAIL", "proxy_buffering off");
 }
+
+/// Text the server chose (an error body) reaches the terminal with its
+/// control characters escaped: no escape sequence, no carriage return.
+#[tokio::test]
+async fn server_text_in_the_report_has_its_control_characters_escaped() {
+    let server = MockServer::start(
+        Script::status(500)
+            .header("content-type", "text/plain")
+            .write("\x1b[2J\x1b]0;pwned\x07fake\rPASS\u{202e}"),
+    )
+    .await
+    .unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .args(["check", &server.url("/"), "--duration", "1"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(LIMIT, out).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for raw in ['\x1b', '\x07', '\r', '\u{202e}'] {
+        assert!(!text.contains(raw), "{raw:?} printed raw: {text:?}");
+    }
+    // (Whitespace, the carriage return included, is folded to one space.)
+    assert!(
+        text.contains("\\u{1b}[2J\\u{1b}]0;pwned\\u{7}fake PASS\\u{202e}"),
+        "{text}"
+    );
+}

@@ -1105,3 +1105,23 @@ async fn a_bad_cacert_file_is_bad_usage() {
     run.assert_code(2);
     assert!(run.stderr.contains(&missing), "{}", run.stderr);
 }
+
+/// An error body's control characters are escaped on the terminal (the
+/// run helper fails on any escape sequence in the output).
+#[tokio::test]
+async fn an_error_body_has_its_control_characters_escaped() {
+    let server = TestServer::start(|_, _| {
+        Reply::status(403)
+            .header("content-type", "text/plain")
+            .body("denied\x1b[2J\x07\r\nnext line")
+    })
+    .await;
+    let run = ssekit(&[&server.url("/")]).await;
+    run.assert_code(1);
+    assert!(!run.stderr.contains('\x07'), "{:?}", run.stderr);
+    assert!(
+        run.stderr.contains("denied\\u{1b}[2J\\u{7}"),
+        "{}",
+        run.stderr
+    );
+}

@@ -408,3 +408,66 @@ async fn max_bytes_stops_the_recording_after_n_bytes() {
     assert_eq!(rec.body().len(), 50);
     assert!(rec.body().starts_with(b"id: 0\ndata: event 00\n\nid: 1\n"));
 }
+
+/// record's error body and serve's request log escape control characters:
+/// a server (or a client of serve) cannot drive the terminal.
+#[tokio::test]
+async fn record_and_serve_escape_control_characters() {
+    let refusing = MockServer::start(Script::status(403).write("no\x1b[31m entry\r\n"))
+        .await
+        .unwrap();
+    let file = Cleanup(temp_path("esc.jsonl"));
+    let (code, _, stderr) =
+        run(&["record", &refusing.url("/"), "-o", file.0.to_str().unwrap()]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+    assert!(stderr.contains("no\\u{1b}[31m entry\\r\\n"), "{stderr}");
+
+    // serve logs each request's method and path.
+    let (rec_file, _) = record().await;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", rec_file.0.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(LIMIT, out.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut socket,
+        b"GET /\x1b]0;title\x07\x1b[2J HTTP/1.1\r\nhost: x\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(LIMIT, async {
+        loop {
+            let line = err
+                .next_line()
+                .await
+                .unwrap()
+                .expect("serve's stderr ended");
+            if line.starts_with("* request") {
+                return line;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!line.contains('\x1b') && !line.contains('\x07'), "{line:?}");
+    assert!(line.contains("/\\u{1b}]0;title\\u{7}\\u{1b}[2J"), "{line}");
+}

@@ -16,7 +16,8 @@ use ssekit::{Frame, SseCodec};
 use tokio::time::Instant;
 
 use crate::cli::CheckArgs;
-use crate::client::{chain, shown_url, Request};
+use crate::client::{body_start, chain, shown_url, Request};
+use crate::printer::escape_controls;
 
 pub const HELP: &str = "\
 Makes up to three requests: one watched for --duration, one that resumes
@@ -199,11 +200,7 @@ async fn run_checks(a: &CheckArgs, req: &Request, client: &reqwest::Client) -> V
             .map(str::to_owned)
     };
     if status != reqwest::StatusCode::OK {
-        let body = tokio::time::timeout(Duration::from_secs(2), resp.text())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let body = body_start(resp, 4096).await;
         let body: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
         let body: String = body.chars().take(200).collect();
         checks.push(check(
@@ -275,7 +272,7 @@ async fn observe(resp: &mut reqwest::Response, duration: Duration) -> Observatio
                 break;
             }
             Ok(Err(e)) => {
-                obs.end = End::Failed(start.elapsed(), chain(&e));
+                obs.end = End::Failed(start.elapsed(), chain(&e.without_url()));
                 break;
             }
         };
@@ -863,7 +860,13 @@ fn report(a: &CheckArgs, checks: &[Check], colour: bool) {
         secs(a.duration)
     );
     for c in checks {
-        println!("{}  {:<14}{}", paint(c.level), c.name, c.detail);
+        // Details quote what the server sent (a body, header values).
+        println!(
+            "{}  {:<14}{}",
+            paint(c.level),
+            c.name,
+            escape_controls(&c.detail)
+        );
     }
     let count = |l| checks.iter().filter(|c| c.level == l).count();
     println!(

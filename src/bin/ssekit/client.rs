@@ -203,6 +203,27 @@ impl Request {
     }
 }
 
+/// The start of a response body, at most `limit` bytes and whatever
+/// arrived within two seconds, as text (invalid UTF-8 replaced): to show
+/// why a server refused, without holding a hostile body in memory or
+/// waiting on one that never ends.
+pub async fn body_start(mut resp: reqwest::Response, limit: usize) -> String {
+    let mut body = Vec::new();
+    let read = async {
+        while body.len() < limit {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = limit - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), read).await;
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 /// A URL as the CLI shows it: with its password and credential query
 /// parameters redacted (SPEC rule 22).
 pub fn shown_url(url: &str) -> String {

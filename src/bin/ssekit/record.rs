@@ -11,7 +11,8 @@ use ssekit::{redact_url, SseCodec};
 use tokio::time::Instant;
 
 use crate::cli::RecordArgs;
-use crate::client::{chain, Request};
+use crate::client::{body_start, chain, Request};
+use crate::printer::escape_controls;
 
 pub const HELP: &str = "\
 Makes one request (no reconnection) and writes FILE as it goes: a header
@@ -73,16 +74,12 @@ pub async fn run(a: RecordArgs) -> ExitCode {
         .unwrap_or("")
         .to_owned();
     if status != reqwest::StatusCode::OK || !is_event_stream(&media) {
-        let body = within(deadline, resp.text())
+        let body = within(deadline, body_start(resp, 4096))
             .await
-            .and_then(Result::ok)
             .unwrap_or_default();
         eprintln!("error: not recording: the server answered {status} {media:?}");
         if !body.trim().is_empty() {
-            eprintln!(
-                "response body:\n{}",
-                body.chars().take(4096).collect::<String>()
-            );
+            eprintln!("response body:\n{}", escape_controls(&body));
         }
         return ExitCode::from(1);
     }
@@ -129,7 +126,10 @@ pub async fn run(a: RecordArgs) -> ExitCode {
             Some(Ok(None)) => break "the server ended the body".to_owned(),
             Some(Ok(Some(c))) => c,
             Some(Err(e)) => {
-                eprintln!("error: reading the body failed: {}", chain(&e));
+                eprintln!(
+                    "error: reading the body failed: {}",
+                    chain(&e.without_url())
+                );
                 code = ExitCode::from(1);
                 break "the connection failed".to_owned();
             }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use ssekit::testing::{MockServer, Recording, Script};
 
 use crate::cli::ServeArgs;
+use crate::printer::escape_controls;
 
 pub const HELP: &str = "\
 Prints the server's URL (http://127.0.0.1:PORT/) as the first line of
@@ -46,8 +47,10 @@ pub async fn run(a: ServeArgs) -> ExitCode {
             eprintln!(
                 "* request {}: {} {}{}",
                 req.index(),
-                req.method(),
-                req.path(),
+                // As received: escaped, so that a request cannot drive the
+                // terminal that shows the log.
+                escape_controls(req.method()),
+                escape_controls(req.path()),
                 match (id.is_empty(), resumed.is_some()) {
                     (true, _) => String::new(),
                     (false, true) => format!(" (resuming after id {id:?})"),
