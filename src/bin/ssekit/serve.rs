@@ -39,6 +39,8 @@ pub async fn run(a: ServeArgs) -> ExitCode {
     let (speed, looped) = (a.speed, a.looped);
     let server = MockServer::builder()
         .addr(SocketAddr::from(([127, 0, 0, 1], a.port)))
+        // serve runs until killed: its memory must not grow per request.
+        .keep_requests(0)
         .responder(move |req| {
             let id = req.last_event_id().unwrap_or("");
             let resumed = (!id.is_empty())
