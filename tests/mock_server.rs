@@ -436,3 +436,31 @@ async fn a_trickled_request_head_is_read() {
     assert_eq!(reqs[0].path(), "/slow");
     assert_eq!(reqs[0].header("x-pad").map(str::len), Some(2000));
 }
+
+/// A non-ASCII Last-Event-ID, as a client sends it (its UTF-8 bytes),
+/// reaches `last_event_id()`; invalid UTF-8 is replaced, not hidden.
+#[tokio::test]
+async fn a_non_ascii_last_event_id_is_decoded() {
+    let server = MockServer::start(Script::sse().event("ok").stall())
+        .await
+        .unwrap();
+    let mut es = EventSource::builder(server.url("/"))
+        .last_event_id("café-№7")
+        .build()
+        .unwrap();
+    es.next_message_within(LIMIT).await.unwrap();
+    let reqs = server.wait_for_requests(1, LIMIT).await;
+    assert_eq!(reqs[0].last_event_id(), Some("café-№7"));
+    assert_eq!(reqs[0].header("last-event-id"), Some("café-№7"));
+
+    let server = MockServer::start(Script::status(204)).await.unwrap();
+    raw_request(
+        server.addr(),
+        b"GET / HTTP/1.1\r\nlast-event-id: a\xffb\r\nx-latin1: \xe9\r\n\r\n",
+    )
+    .await;
+    let r = &server.requests()[0];
+    assert_eq!(r.last_event_id(), Some("a\u{fffd}b"));
+    assert_eq!(r.header("x-latin1"), None, "not UTF-8");
+    assert_eq!(r.headers()["x-latin1"].as_bytes(), b"\xe9");
+}

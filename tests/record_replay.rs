@@ -541,3 +541,27 @@ async fn serve_does_not_keep_request_bodies() {
         grown >> 20
     );
 }
+
+/// serve resumes after a non-ASCII id (it replayed from the start when the
+/// mock server could not read the header).
+#[tokio::test]
+async fn serve_resumes_after_a_non_ascii_id() {
+    let source = MockServer::start(
+        Script::sse()
+            .message(&MessageEvent::new("", "one", "ü-1"))
+            .message(&MessageEvent::new("", "two", "ü-2")),
+    )
+    .await
+    .unwrap();
+    let file = Cleanup(temp_path("utf8.jsonl"));
+    let (code, _, stderr) =
+        run(&["record", &source.url("/"), "-o", file.0.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let served = serve(&[file.0.to_str().unwrap()]).await;
+    let mut es = EventSource::builder(&served.url)
+        .last_event_id("ü-1")
+        .build()
+        .unwrap();
+    let m = es.next_message_within(LIMIT).await.unwrap();
+    assert_eq!((m.data(), m.id()), ("two", "ü-2"));
+}

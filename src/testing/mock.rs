@@ -38,6 +38,8 @@ pub struct MockRequest {
     method: String,
     target: String,
     headers: HeaderMap,
+    /// `Last-Event-ID` decoded as UTF-8 (invalid sequences replaced).
+    last_event_id: Option<String>,
     body: Bytes,
 }
 
@@ -62,14 +64,18 @@ impl MockRequest {
         &self.headers
     }
 
-    /// The first value of header `name` (case-insensitive), if it is text.
+    /// The first value of header `name` (case-insensitive), if it is
+    /// UTF-8 text (non-ASCII included).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name)?.to_str().ok()
+        std::str::from_utf8(self.headers.get(name)?.as_bytes()).ok()
     }
 
-    /// The `Last-Event-ID` header, `None` when it was not sent.
+    /// The `Last-Event-ID` header, `None` when it was not sent. Event IDs
+    /// are UTF-8 (clients send them as its bytes): an ID that is not valid
+    /// UTF-8 has its invalid sequences replaced with U+FFFD, as the event
+    /// stream parser does.
     pub fn last_event_id(&self) -> Option<&str> {
-        self.header("last-event-id")
+        self.last_event_id.as_deref()
     }
 
     /// The body.
@@ -578,11 +584,15 @@ async fn serve(
     };
     let request = {
         let mut requests = lock(&shared.requests);
+        let last_event_id = headers
+            .get("last-event-id")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let request = MockRequest {
             index: requests.received,
             method,
             target,
             headers,
+            last_event_id,
             body,
         };
         requests.received += 1;
@@ -621,19 +631,23 @@ async fn read_request(socket: &mut TcpStream) -> std::io::Result<Option<Head>> {
         }
         buf.extend_from_slice(&chunk[..n]);
     };
-    let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next().unwrap_or("").split(' ');
+    // Header values are kept as bytes: a value that is not ASCII (a
+    // UTF-8 Last-Event-ID) is legal and must reach the responder.
+    let mut lines = buf[..head_len]
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let request_line = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
+    let mut request_line = request_line.split(' ');
     let method = request_line.next().unwrap_or("").to_owned();
     let target = request_line.next().unwrap_or("").to_owned();
     let mut headers = HeaderMap::new();
     for line in lines.filter(|l| !l.is_empty()) {
-        let Some((name, value)) = line.split_once(':') else {
+        let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
         if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.trim().as_bytes()),
-            HeaderValue::from_str(value.trim()),
+            HeaderName::from_bytes(line[..colon].trim_ascii()),
+            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
         ) {
             headers.append(n, v);
         }
