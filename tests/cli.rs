@@ -1125,3 +1125,211 @@ async fn an_error_body_has_its_control_characters_escaped() {
         run.stderr
     );
 }
+
+// ---- proxies ----------------------------------------------------------------
+
+/// Runs the CLI with no proxy variables from the environment but `env`.
+async fn ssekit_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let start = Instant::now();
+    let mut cmd = command(args);
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().copied());
+    let out = tokio::time::timeout(LIMIT, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("ssekit {args:?} did not exit within {LIMIT:?}"))
+        .unwrap();
+    Run {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code: out.status.code().expect("exited"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// A forward proxy for plain HTTP: it gets the absolute URL as the
+/// request target and answers with one event.
+async fn proxy() -> ssekit::testing::MockServer {
+    ssekit::testing::MockServer::start(
+        ssekit::testing::Script::sse()
+            .write("id: 1\ndata: via proxy\n\n")
+            .stall(),
+    )
+    .await
+    .unwrap()
+}
+
+/// -x sends every subcommand's requests through the proxy, with the
+/// proxy's credentials as Proxy-Authorization, and prints them nowhere.
+#[tokio::test]
+async fn proxy_flag_is_used_by_every_subcommand() {
+    let proxy = proxy().await;
+    let via = format!("http://alice:pw-secret@{}", proxy.addr());
+    let file = TempFile::new(b"");
+    let runs = [
+        ssekit_env(
+            &["http://sse.invalid/feed", "-x", &via, "--max-events", "1"],
+            &[],
+        )
+        .await,
+        ssekit_env(
+            &[
+                "check",
+                "http://sse.invalid/feed",
+                "--proxy",
+                &via,
+                "--duration",
+                "0.5",
+            ],
+            &[],
+        )
+        .await,
+        ssekit_env(
+            &[
+                "record",
+                "http://sse.invalid/feed",
+                "-x",
+                &via,
+                "-o",
+                file.path(),
+                "--max-events",
+                "1",
+            ],
+            &[],
+        )
+        .await,
+    ];
+    for run in &runs {
+        assert!(
+            run.code == 0 || run.args[0] == "check",
+            "{:?}: {}\n{}",
+            run.args,
+            run.stdout,
+            run.stderr
+        );
+        for text in [&run.stdout, &run.stderr] {
+            assert!(!text.contains("pw-secret"), "{:?}: {text}", run.args);
+        }
+    }
+    assert!(runs[0].stdout.contains("via proxy"), "{}", runs[0].stdout);
+    let requests = proxy.requests();
+    assert!(requests.len() >= 3, "{requests:?}");
+    for r in &requests {
+        assert_eq!(r.path(), "http://sse.invalid/feed");
+        // Basic base64("alice:pw-secret").
+        assert_eq!(
+            r.header("proxy-authorization"),
+            Some("Basic YWxpY2U6cHctc2VjcmV0")
+        );
+    }
+}
+
+/// --noproxy lists hosts reached directly, with -x or with the proxy of
+/// the environment (replacing NO_PROXY); '*' turns every proxy off.
+#[tokio::test]
+async fn noproxy_bypasses_the_proxy_for_the_hosts_listed() {
+    let proxy = proxy().await;
+    let origin = TestServer::start(|_, _| Reply::sse().body("data: direct\n\n").stall()).await;
+    let url = origin.url("/");
+    let via = format!("http://{}", proxy.addr());
+    let direct = |run: &Run| {
+        run.assert_code(0);
+        assert!(run.stdout.contains("direct"), "{}", run.stdout);
+    };
+    direct(
+        &ssekit_env(
+            &[
+                &url,
+                "-x",
+                &via,
+                "--noproxy",
+                "127.0.0.1",
+                "--max-events",
+                "1",
+            ],
+            &[],
+        )
+        .await,
+    );
+    direct(
+        &ssekit_env(
+            &[
+                &url,
+                "--noproxy",
+                "localhost, 127.0.0.0/8",
+                "--max-events",
+                "1",
+            ],
+            &[("HTTP_PROXY", &via), ("NO_PROXY", "other.example")],
+        )
+        .await,
+    );
+    direct(
+        &ssekit_env(
+            &[&url, "--noproxy", "*", "--max-events", "1"],
+            &[("ALL_PROXY", &via)],
+        )
+        .await,
+    );
+    assert_eq!(proxy.request_count(), 0);
+    // Without --noproxy, the environment's proxy is used.
+    let run = ssekit_env(&[&url, "--max-events", "1"], &[("HTTP_PROXY", &via)]).await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("via proxy"), "{}", run.stdout);
+    assert_eq!(proxy.request_count(), 1);
+}
+
+/// A proxy that cannot be reached is named in check's and record's error,
+/// without its credentials; a malformed one is bad usage.
+#[tokio::test]
+async fn a_failing_proxy_is_named_without_its_credentials() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let via = format!("http://alice:pw-secret@127.0.0.1:{port}");
+    let file = TempFile::new(b"");
+    let run = ssekit_env(
+        &[
+            "record",
+            "http://sse.invalid/",
+            "-x",
+            &via,
+            "-o",
+            file.path(),
+        ],
+        &[],
+    )
+    .await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "through the proxy http://alice:redacted@127.0.0.1:{port}/"
+        )),
+        "{}",
+        run.stderr
+    );
+    let run = ssekit_env(&["check", "http://sse.invalid/", "-x", &via, "--json"], &[]).await;
+    run.assert_code(1);
+    assert!(
+        run.stdout
+            .contains("through the proxy http://alice:redacted@"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("pw-secret") && !run.stderr.contains("pw-secret"));
+    let run = ssekit_env(&["http://127.0.0.1:9/", "-x", "ftp://u:pw-secret@h/"], &[]).await;
+    run.assert_code(2);
+    assert!(!run.stderr.contains("pw-secret"), "{}", run.stderr);
+    assert!(run.stderr.contains("--proxy"), "{}", run.stderr);
+}

@@ -79,6 +79,18 @@ pub struct RequestArgs {
     /// Accept any TLS certificate (insecure: for tests only)
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Send every request through this proxy (http://, https://;
+    /// http:// when no scheme is given). Credentials in it
+    /// (http://user:password@host:port) go to the proxy and are never
+    /// printed. Default: the proxy of HTTP_PROXY, HTTPS_PROXY or ALL_PROXY
+    /// (and the system's on macOS and Windows)
+    #[arg(short = 'x', long = "proxy", value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Hosts reached without a proxy, as NO_PROXY, which it replaces:
+    /// comma-separated host names (each with its subdomains), IP addresses
+    /// and CIDR ranges, or * for no proxy at all
+    #[arg(long = "noproxy", value_name = "LIST")]
+    pub noproxy: Option<String>,
 }
 
 /// The default command: print a URL's events.
@@ -291,6 +303,10 @@ mod tests {
             "1024",
             "--cacert",
             "ca.pem",
+            "-x",
+            "http://u:p@proxy:3128",
+            "--noproxy",
+            "localhost,.internal",
             "-k",
             "-i",
             "--comments",
@@ -312,6 +328,8 @@ mod tests {
         assert_eq!(a.max_event_size, Some(1024));
         assert_eq!(a.max_retries, Some(4));
         assert!(a.comments && a.json && a.include && a.request.insecure);
+        assert_eq!(a.request.proxy.as_deref(), Some("http://u:p@proxy:3128"));
+        assert_eq!(a.request.noproxy.as_deref(), Some("localhost,.internal"));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
     pub factory: Factory,
+    /// The proxy of -x, redacted, for messages.
+    pub proxy: Option<String>,
 }
 
 impl Request {
@@ -51,12 +53,14 @@ impl Request {
                 headers.push(("Content-Type".into(), "application/json".into()));
             }
         }
-        let factory = factory(a)?;
+        let (proxies, proxy) = proxies(a)?;
+        let factory = factory(a, proxies)?;
         Ok(Request {
             method,
             headers,
             body: a.data.clone().map(|b| b.0),
             factory,
+            proxy,
         })
     }
 
@@ -144,8 +148,13 @@ impl Request {
             let url = next.url().clone();
             let copy = next.try_clone();
             let response = client.execute(next).await.map_err(|e| {
+                // SPEC rule 29: a failure may be the proxy's; name it.
+                let through = match &self.proxy {
+                    Some(p) => format!(" through the proxy {p}"),
+                    None => String::new(),
+                };
                 format!(
-                    "request to {} failed: {}",
+                    "request to {}{through} failed: {}",
                     redact_url(&url),
                     chain(&e.without_url())
                 )
@@ -244,8 +253,112 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The proxies of -x and --noproxy, for every client the CLI builds.
+#[derive(Clone, Default)]
+pub struct Proxies {
+    /// `None`: reqwest's own choice (the environment's proxies and
+    /// NO_PROXY, the system's). `Some`: exactly these (none for
+    /// `--noproxy '*'`).
+    explicit: Option<Vec<reqwest::Proxy>>,
+}
+
+impl Proxies {
+    fn apply(&self, mut b: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        if let Some(list) = &self.explicit {
+            b = b.no_proxy();
+            for p in list {
+                b = b.proxy(p.clone());
+            }
+        }
+        b
+    }
+}
+
+/// The proxies the flags ask for, and the -x proxy redacted for messages.
+///
+/// -x replaces the environment's proxies, with --noproxy (else NO_PROXY)
+/// as its exclusions; --noproxy alone keeps the proxies of HTTP_PROXY,
+/// HTTPS_PROXY and ALL_PROXY with its own exclusions instead of NO_PROXY,
+/// and `--noproxy '*'` turns every proxy off, as in curl.
+///
+/// # Errors
+///
+/// A message for an invalid proxy URL, with its credentials redacted.
+fn proxies(a: &RequestArgs) -> Result<(Proxies, Option<String>), String> {
+    let exclusions = |list: &str| reqwest::NoProxy::from_string(list);
+    match (&a.proxy, &a.noproxy) {
+        (None, None) => Ok((Proxies::default(), None)),
+        (Some(given), noproxy) => {
+            let with_scheme = if given.contains("://") {
+                given.clone()
+            } else {
+                format!("http://{given}")
+            };
+            let url = reqwest::Url::parse(&with_scheme)
+                .map_err(|e| format!("--proxy: invalid proxy URL ({e})"))?;
+            let shown = redact_url(&url).to_string();
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(format!(
+                    "--proxy {shown}: the scheme {:?} is not http or https",
+                    url.scheme()
+                ));
+            }
+            let proxy = reqwest::Proxy::all(url.as_str())
+                .map_err(|e| format!("--proxy {shown}: {}", chain(&e.without_url())))?
+                .no_proxy(match noproxy {
+                    Some(list) => exclusions(list),
+                    None => reqwest::NoProxy::from_env(),
+                });
+            Ok((
+                Proxies {
+                    explicit: Some(vec![proxy]),
+                },
+                Some(shown),
+            ))
+        }
+        (None, Some(list)) if list.trim() == "*" => Ok((
+            Proxies {
+                explicit: Some(Vec::new()),
+            },
+            None,
+        )),
+        (None, Some(list)) => {
+            let env = |names: [&str; 2]| {
+                names
+                    .iter()
+                    .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+            };
+            let mut list_of = Vec::new();
+            type MakeProxy = fn(&str) -> reqwest::Result<reqwest::Proxy>;
+            let kinds: [([&str; 2], MakeProxy); 3] = [
+                (["HTTP_PROXY", "http_proxy"], |u| reqwest::Proxy::http(u)),
+                (["HTTPS_PROXY", "https_proxy"], |u| reqwest::Proxy::https(u)),
+                (["ALL_PROXY", "all_proxy"], |u| reqwest::Proxy::all(u)),
+            ];
+            for (names, make) in kinds {
+                if let Some(url) = env(names) {
+                    let proxy = make(&url).map_err(|e| {
+                        format!(
+                            "{}: invalid proxy URL: {}",
+                            names[0],
+                            chain(&e.without_url())
+                        )
+                    })?;
+                    list_of.push(proxy.no_proxy(exclusions(list)));
+                }
+            }
+            Ok((
+                Proxies {
+                    explicit: Some(list_of),
+                },
+                None,
+            ))
+        }
+    }
+}
+
 #[cfg(any(feature = "rustls", feature = "native-tls"))]
-fn factory(a: &RequestArgs) -> Result<Factory, String> {
+fn factory(a: &RequestArgs, proxies: Proxies) -> Result<Factory, String> {
     let certs = match &a.cacert {
         None => Vec::new(),
         Some(path) => {
@@ -264,7 +377,8 @@ fn factory(a: &RequestArgs) -> Result<Factory, String> {
     };
     let insecure = a.insecure;
     Ok(Arc::new(move || {
-        let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        let mut b =
+            proxies.apply(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()));
         if !certs.is_empty() {
             b = b.tls_certs_merge(certs.clone());
         }
@@ -276,13 +390,13 @@ fn factory(a: &RequestArgs) -> Result<Factory, String> {
 }
 
 #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
-fn factory(a: &RequestArgs) -> Result<Factory, String> {
+fn factory(a: &RequestArgs, proxies: Proxies) -> Result<Factory, String> {
     if a.cacert.is_some() || a.insecure {
         return Err(
             "--cacert and --insecure need a build with TLS (feature rustls or native-tls)".into(),
         );
     }
-    Ok(Arc::new(|| {
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+    Ok(Arc::new(move || {
+        proxies.apply(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()))
     }))
 }
