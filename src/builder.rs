@@ -20,8 +20,20 @@ pub(crate) type RequestHook = Arc<dyn Fn(&mut reqwest::Request, &Attempt<'_>) + 
 /// The default idle timeout: 5 minutes.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The default response timeout: 30 seconds.
-pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default response timeout: 5 minutes, as long as the
+/// [default idle timeout](DEFAULT_IDLE_TIMEOUT).
+///
+/// A proxy that buffers responses (nginx's default `proxy_buffering`)
+/// withholds the head of a slow stream until its buffer fills: a minute or
+/// more for one small event a second. A shorter timeout would give up on,
+/// and restart, a stream that curl or a browser receives. The wait is not
+/// silent: after [`SLOW_HEAD_WARNING`](crate::SLOW_HEAD_WARNING) a warning
+/// is logged that names buffering as the likely cause.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long a response head may take before a warning is logged (once per
+/// attempt) that a buffering proxy may be holding it back: 10 seconds.
+pub const SLOW_HEAD_WARNING: Duration = Duration::from_secs(10);
 
 /// What the request hook ([`EventSourceBuilder::on_attempt`]) is told about
 /// the attempt it prepares.
@@ -66,6 +78,9 @@ pub(crate) struct Config {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) resend_after_events: bool,
+    /// Resume a non-GET answer by GET, to this URL (`Some` when on).
+    pub(crate) resume_by_get: Option<Url>,
+    pub(crate) accept_json: bool,
     pub(crate) comments: bool,
     pub(crate) reconnect_events: bool,
     /// `None` when no marker is set (most streams): boxed, so a stream
@@ -108,7 +123,7 @@ enum ClientChoice {
 /// | setting | default |
 /// |---|---|
 /// | [`method`](Self::method) | `GET` |
-/// | [`header`](Self::header) / [`headers`](Self::headers) | none besides `Accept: text/event-stream`, `Cache-Control: no-cache` and `Last-Event-ID` |
+/// | [`header`](Self::header) / [`headers`](Self::headers) | none besides `Accept: text/event-stream`, `Cache-Control: no-cache` (each unless you set your own; see [`add_sse_headers`](crate::add_sse_headers)) and `Last-Event-ID` |
 /// | [`body`](Self::body) | none |
 /// | [`client`](Self::client) / [`client_pool`](Self::client_pool) | one [`ClientPool`] shared by all streams built without either |
 /// | [`on_request`](Self::on_request) / [`on_attempt`](Self::on_attempt) | none |
@@ -116,9 +131,11 @@ enum ClientChoice {
 /// | [`last_event_id`](Self::last_event_id) | `""` (no `Last-Event-ID` header) |
 /// | [`retry_policy`](Self::retry_policy) | [`RetryPolicy::default`]: 1 s, ×2, 30 s cap, jitter, unlimited attempts |
 /// | [`idle_timeout`](Self::idle_timeout) | 5 minutes |
-/// | [`response_timeout`](Self::response_timeout) | 30 s |
+/// | [`response_timeout`](Self::response_timeout) | 5 minutes |
 /// | [`max_event_size`](Self::max_event_size) | 16 MiB |
 /// | [`resend_after_events`](Self::resend_after_events) | off |
+/// | [`resume_by_get`](Self::resume_by_get) / [`resume_url`](Self::resume_url) | off / the stream's URL |
+/// | [`accept_json`](Self::accept_json) | off |
 /// | [`comments`](Self::comments) | off |
 /// | [`reconnect_events`](Self::reconnect_events) | off |
 /// | [`end_on_data`](Self::end_on_data) | none |
@@ -156,6 +173,9 @@ pub struct EventSourceBuilder {
     response_timeout: Option<Duration>,
     max_event_size: usize,
     resend_after_events: bool,
+    resume_by_get: bool,
+    resume_url: Option<String>,
+    accept_json: bool,
     comments: bool,
     reconnect_events: bool,
     end_data: Option<String>,
@@ -199,6 +219,9 @@ impl EventSourceBuilder {
             response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
             resend_after_events: false,
+            resume_by_get: false,
+            resume_url: None,
+            accept_json: false,
             comments: false,
             reconnect_events: false,
             end_data: None,
@@ -224,6 +247,11 @@ impl EventSourceBuilder {
     /// Adds a request header (sent on every attempt). Invalid names or
     /// values are reported by [`build`](Self::build). Default: none besides
     /// `Accept`, `Cache-Control` and `Last-Event-ID`, which this crate sets.
+    ///
+    /// Your own `Accept` and `Cache-Control` are kept, never replaced:
+    /// `text/event-stream` is added to an `Accept` that does not accept it
+    /// (see [`add_sse_headers`](crate::add_sse_headers)). An MCP server
+    /// wants `Accept: application/json, text/event-stream`, and gets it.
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where
         K: TryInto<HeaderName>,
@@ -384,12 +412,14 @@ impl EventSourceBuilder {
     }
 
     /// Bounds the wait for each response head (the status and headers): a
-    /// server that accepts the connection and never answers, or an HTTP/2
-    /// stream queued behind the server's concurrent-stream limit, fails the
+    /// server that accepts the connection and never answers fails the
     /// attempt after this long, and it is retried with backoff. Separate from
     /// the [`idle_timeout`](Self::idle_timeout), which also applies while
-    /// waiting (the shorter wins). `None` waits for ever. Default: 30 s
-    /// ([`DEFAULT_RESPONSE_TIMEOUT`]).
+    /// waiting (the shorter wins). `None` waits for ever. Default: 5 minutes
+    /// ([`DEFAULT_RESPONSE_TIMEOUT`]), long enough for a buffering proxy
+    /// that withholds the head of a slow stream; a head slower than
+    /// [`SLOW_HEAD_WARNING`](crate::SLOW_HEAD_WARNING) is logged as a
+    /// warning that names buffering as the likely cause.
     pub fn response_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.response_timeout = timeout;
         self
@@ -410,6 +440,77 @@ impl EventSourceBuilder {
     /// [`Error::is_not_resent`] is true. Default: off.
     pub fn resend_after_events(mut self, on: bool) -> Self {
         self.resend_after_events = on;
+        self
+    }
+
+    /// Resumes the answer to a request that is not a `GET` by `GET`, as MCP
+    /// Streamable HTTP (revision 2025-11-25) asks: "resumption is always via
+    /// HTTP GET with `Last-Event-ID`", never by re-sending the request (a
+    /// tool call would run twice). Default: off.
+    ///
+    /// When on, events with empty data are not yielded: MCP servers send a
+    /// *priming* event (an `id:`, a `retry:` and an empty `data:`) to give
+    /// the client a place to resume from, not a message. Once the answer
+    /// has carried an event ID (a priming event's counts):
+    ///
+    /// - every reconnection is a `GET` to [`resume_url`](Self::resume_url)
+    ///   (default: the stream's URL) with `Last-Event-ID`, your headers
+    ///   (`Mcp-Session-Id` among them) and no body, `Content-Type`,
+    ///   `Content-Length` or `Content-Encoding`;
+    /// - the first reconnection waits exactly the server's `retry:` (or the
+    ///   policy's initial delay), with no jitter;
+    /// - a graceful end of the answer is not a complete answer but a pause
+    ///   (MCP "polling"): it is resumed. Stop reading (drop the stream, or
+    ///   set an [end marker](Self::end_on_event)) once the answer you wait
+    ///   for has arrived.
+    ///
+    /// When the answer opened but broke before any event ID arrived, there
+    /// is nothing to resume from: the request is not re-sent (unless
+    /// [`resend_after_events`](Self::resend_after_events) is on) and the
+    /// stream ends with an error for which [`Error::is_not_resent`] is true
+    /// and whose message says why. Failures before an answer opened
+    /// (connection refused, 503) re-send the request as without this
+    /// option. No effect on a `GET` stream.
+    ///
+    /// ```
+    /// use ssekit::EventSource;
+    ///
+    /// let call = EventSource::post("http://127.0.0.1:3000/mcp")
+    ///     .header("accept", "application/json, text/event-stream")
+    ///     .header("content-type", "application/json")
+    ///     .header("mcp-session-id", "1868a90c")
+    ///     .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}"#)
+    ///     .resume_by_get(true)
+    ///     .accept_json(true)
+    ///     .build()?;
+    /// # Ok::<(), ssekit::Error>(())
+    /// ```
+    pub fn resume_by_get(mut self, on: bool) -> Self {
+        self.resume_by_get = on;
+        self
+    }
+
+    /// The URL that [`resume_by_get`](Self::resume_by_get) resumes from
+    /// (it also turns that option on). A relative URL is resolved against
+    /// the stream's URL; an invalid one is reported by
+    /// [`build`](Self::build). Default: the stream's URL.
+    pub fn resume_url(mut self, url: impl Into<String>) -> Self {
+        self.resume_by_get = true;
+        self.resume_url = Some(url.into());
+        self
+    }
+
+    /// Accepts a `200` answer of type `application/json` (or any
+    /// `application/*+json`), as MCP servers may give instead of a stream:
+    /// the stream yields [`Event::Open`](crate::Event::Open) (with the
+    /// response's headers), then one [`Event::Message`](crate::Event::Message)
+    /// of type `message` whose data is the whole body (decoded as UTF-8,
+    /// at most [`max_event_size`](Self::max_event_size) bytes), then ends
+    /// cleanly. When you set no `Accept`, it becomes `application/json,
+    /// text/event-stream`. Default: off (such an answer fails the stream
+    /// with an error for which [`Error::is_content_type`] is true).
+    pub fn accept_json(mut self, on: bool) -> Self {
+        self.accept_json = on;
         self
     }
 
@@ -524,7 +625,29 @@ impl EventSourceBuilder {
             ClientChoice::Shared => lease(ClientPool::global())?,
             ClientChoice::Pool(pool) => lease(&pool)?,
         };
+        let resume_by_get = match (self.resume_by_get, &self.resume_url) {
+            (false, _) => None,
+            (true, None) => Some(url.clone()),
+            (true, Some(to)) => Some(
+                url.join(to)
+                    .map_err(|e| Error::builder(format!("invalid resume URL {to:?}: {e}")))?,
+            ),
+        };
+        if let Some(to) = &resume_by_get {
+            if !matches!(to.scheme(), "http" | "https") {
+                return Err(Error::builder(format!(
+                    "unsupported resume URL scheme {:?} (expected http or https)",
+                    to.scheme()
+                )));
+            }
+        }
         let mut headers = self.headers;
+        if self.accept_json && !headers.contains_key(reqwest::header::ACCEPT) {
+            headers.insert(
+                reqwest::header::ACCEPT,
+                HeaderValue::from_static("application/json, text/event-stream"),
+            );
+        }
         mark_sensitive(&mut headers, &self.sensitive);
         let config = Config {
             client,
@@ -538,6 +661,8 @@ impl EventSourceBuilder {
             idle_timeout: self.idle_timeout,
             response_timeout: self.response_timeout,
             resend_after_events: self.resend_after_events,
+            resume_by_get,
+            accept_json: self.accept_json,
             comments: self.comments,
             reconnect_events: self.reconnect_events,
             markers: (self.end_data.is_some()

@@ -306,6 +306,11 @@ impl SseCodec {
         &self.block.last_event_id
     }
 
+    /// The last event ID as the codec shares it with its events (no copy).
+    pub(crate) fn last_event_id_shared(&self) -> Str {
+        self.block.last_event_id.clone()
+    }
+
     /// Sets the last event ID, for instance one saved from an earlier run.
     pub fn set_last_event_id(&mut self, id: impl AsRef<str>) {
         self.block.last_event_id = Str::from(id.as_ref());

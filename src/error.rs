@@ -85,16 +85,26 @@ pub(crate) enum Kind {
     Eof,
     /// The caller asked for a reconnection.
     Requested,
-    /// Too many attempts in a row without an event; the source is the last
+    /// Too many attempts in a row without progress; the source is the last
     /// cause.
     RetriesExhausted(u32),
-    /// A non-GET request lost its connection after events were delivered.
-    NotResent,
+    /// A non-GET request lost its connection and is not re-sent.
+    NotResent(NotResent),
     /// The server ended the body before the configured end marker.
     Truncated,
     /// A [`Dispatcher`](crate::Dispatcher)'s driver task ended without
     /// finishing: it panicked, was aborted, or its runtime shut down.
     DriverStopped { panicked: bool },
+}
+
+/// Why a non-GET request is not re-sent (SPEC rule 25).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotResent {
+    /// Events were delivered: re-sending would duplicate them.
+    AfterEvents,
+    /// `resume_by_get` is on, but the answer carried no event ID to resume
+    /// from.
+    NoId,
 }
 
 /// The parts of an unexpected HTTP response kept in an error.
@@ -245,7 +255,7 @@ impl Error {
                 // Wrappers: the cause below says what happened.
                 Kind::RetriesExhausted(_)
                 | Kind::RetryBudget { .. }
-                | Kind::NotResent
+                | Kind::NotResent(_)
                 | Kind::Truncated
                 | Kind::ErrorEvent(_)
                 | Kind::DriverStopped { .. } => continue,
@@ -309,10 +319,13 @@ impl Error {
     }
 
     /// True when the stream ended because a non-GET request lost its
-    /// connection after events were delivered and re-sending was not allowed
-    /// ([`EventSourceBuilder::resend_after_events`](crate::EventSourceBuilder::resend_after_events)).
+    /// connection and re-sending it was not allowed
+    /// ([`EventSourceBuilder::resend_after_events`](crate::EventSourceBuilder::resend_after_events)):
+    /// events had been delivered, or, with
+    /// [`resume_by_get`](crate::EventSourceBuilder::resume_by_get), the
+    /// answer carried no event ID to resume from (the message says which).
     pub fn is_not_resent(&self) -> bool {
-        self.chain().any(|e| matches!(e.kind(), Kind::NotResent))
+        self.chain().any(|e| matches!(e.kind(), Kind::NotResent(_)))
     }
 
     /// True when the stream was configured with an end marker
@@ -447,16 +460,20 @@ impl Error {
             Kind::Eof => f.write_str("the server ended the stream"),
             Kind::Requested => f.write_str("reconnection requested"),
             Kind::RetriesExhausted(1) => {
-                f.write_str("gave up after 1 reconnection attempt without an event")
+                f.write_str("gave up after 1 reconnection attempt without progress")
             }
             Kind::RetriesExhausted(n) => {
                 write!(
                     f,
-                    "gave up after {n} reconnection attempts without an event"
+                    "gave up after {n} reconnection attempts without progress"
                 )
             }
-            Kind::NotResent => f.write_str(
+            Kind::NotResent(NotResent::AfterEvents) => f.write_str(
                 "connection lost after events were delivered; the non-GET request is not re-sent",
+            ),
+            Kind::NotResent(NotResent::NoId) => f.write_str(
+                "the answer ended before any event ID arrived, so it cannot be resumed by GET; \
+                 the non-GET request is not re-sent (resend_after_events(true) would re-send it)",
             ),
             Kind::Truncated => f.write_str("the stream ended before its end marker"),
             Kind::DriverStopped { panicked: true } => f.write_str(
@@ -623,7 +640,7 @@ mod tests {
         assert_eq!(e.attempts(), Some(3));
         assert_eq!(
             e.to_string(),
-            "gave up after 3 reconnection attempts without an event"
+            "gave up after 3 reconnection attempts without progress"
         );
         assert_eq!(
             e.source().unwrap().to_string(),
@@ -639,11 +656,11 @@ mod tests {
         let e = Error::with_source(Kind::RetriesExhausted(2), body);
         assert_eq!(
             e.to_string(),
-            "gave up after 2 reconnection attempts without an event"
+            "gave up after 2 reconnection attempts without progress"
         );
         assert_eq!(
             format!("{e:#}"),
-            "gave up after 2 reconnection attempts without an event: \
+            "gave up after 2 reconnection attempts without progress: \
              reading the event stream failed: reset by peer"
         );
     }

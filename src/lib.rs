@@ -61,6 +61,7 @@ pub mod codec;
 mod dispatch;
 mod error;
 mod event;
+mod headers;
 #[cfg(feature = "json")]
 mod json;
 mod policy;
@@ -73,7 +74,9 @@ mod stream;
 pub mod testing;
 mod wake;
 
-pub use builder::{Attempt, EventSourceBuilder, DEFAULT_IDLE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT};
+pub use builder::{
+    Attempt, EventSourceBuilder, DEFAULT_IDLE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, SLOW_HEAD_WARNING,
+};
 pub use codec::{DecodeError, Frame, FrameCodec, SseCodec};
 pub use dispatch::{
     Dispatcher, EventSubscription, Listener, Overflow, Subscription, SubscriptionError,
@@ -81,6 +84,7 @@ pub use dispatch::{
 };
 pub use error::{Error, ERROR_BODY_LIMIT};
 pub use event::{Event, MessageEvent, Open, Reconnect};
+pub use headers::add_sse_headers;
 #[cfg(feature = "json")]
 pub use json::{Json, JsonError, MaybeMessage, TypedError};
 pub use policy::{is_transient_status, Decision, Failure, FailureKind, MAX_SERVER_DELAY};

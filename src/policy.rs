@@ -92,6 +92,7 @@ pub struct Failure<'a> {
     status: Option<StatusCode>,
     headers: Option<&'a HeaderMap>,
     delivered: bool,
+    progress: bool,
     open_for: Option<Duration>,
     at: SystemTime,
 }
@@ -102,6 +103,7 @@ impl fmt::Debug for Failure<'_> {
         d.field("kind", &self.kind)
             .field("status", &self.status)
             .field("delivered", &self.delivered)
+            .field("progress", &self.progress)
             .field("open_for", &self.open_for);
         if let Some(e) = self.error {
             d.field("error", &format_args!("{e:#}"));
@@ -121,6 +123,7 @@ impl<'a> Failure<'a> {
             status: None,
             headers: None,
             delivered: false,
+            progress: false,
             open_for: None,
             at,
         }
@@ -135,6 +138,7 @@ impl<'a> Failure<'a> {
             status: error.status(),
             headers: error.headers(),
             delivered: false,
+            progress: false,
             open_for: None,
             at,
         }
@@ -152,6 +156,17 @@ impl<'a> Failure<'a> {
     #[must_use]
     pub fn delivered(mut self, delivered: bool) -> Self {
         self.delivered = delivered;
+        self
+    }
+
+    /// Sets whether the connection made progress (SPEC rule 23): it
+    /// delivered an event with an ID the stream had not reached before, or,
+    /// on a stream without IDs, events and a graceful end. Progress resets
+    /// the backoff growth and the attempt count; events that only replay
+    /// what was seen do not.
+    #[must_use]
+    pub fn progress(mut self, progress: bool) -> Self {
+        self.progress = progress;
         self
     }
 
@@ -188,6 +203,11 @@ impl<'a> Failure<'a> {
     /// Whether the connection delivered at least one event before it ended.
     pub fn delivered_events(&self) -> bool {
         self.delivered
+    }
+
+    /// Whether the connection made progress; see [`progress`](Self::progress).
+    pub fn made_progress(&self) -> bool {
+        self.progress
     }
 
     /// How long the connection was open before it ended; `None` when no
@@ -308,11 +328,12 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     Some(delay.min(MAX_SERVER_DELAY))
 }
 
-/// Whether a connection that ended this way was healthy: it delivered an
-/// event, or stayed open for at least `healthy`. A healthy connection resets
-/// the backoff growth and the attempt count (SPEC rule 23).
+/// Whether a connection that ended this way was healthy: it made progress,
+/// or stayed open for at least `healthy`. A healthy connection resets the
+/// backoff growth and the attempt count (SPEC rule 23); events that only
+/// replay what was seen, on a connection that dies young, do not.
 pub(crate) fn was_healthy(failure: &Failure<'_>, healthy: Duration) -> bool {
-    failure.delivered
+    failure.progress
         || (failure.kind.after_open() && failure.open_for.is_some_and(|open| open >= healthy))
 }
 
@@ -417,16 +438,22 @@ mod tests {
     }
 
     #[test]
-    fn healthy_means_events_or_a_long_open_connection() {
+    fn healthy_means_progress_or_a_long_open_connection() {
         let eof = Error::new(Kind::Eof);
         let t = SystemTime::UNIX_EPOCH;
         let minute = Duration::from_secs(60);
-        let f = |delivered, open: Option<u64>| {
+        let f = |progress, open: Option<u64>| {
             Failure::from_error(&eof, t)
-                .delivered(delivered)
+                .progress(progress)
                 .open_for(open.map(Duration::from_secs))
         };
         assert!(was_healthy(&f(true, Some(0)), minute));
+        // Events that made no progress (a replay) on a young connection do
+        // not make it healthy.
+        let replay = Failure::from_error(&eof, t)
+            .delivered(true)
+            .open_for(Some(Duration::from_secs(1)));
+        assert!(!was_healthy(&replay, minute));
         assert!(was_healthy(&f(false, Some(60)), minute));
         assert!(!was_healthy(&f(false, Some(59)), minute));
         assert!(!was_healthy(&f(false, None), minute));

@@ -48,9 +48,15 @@ type Classifier = Arc<dyn Fn(&Failure<'_>) -> Decision + Send + Sync>;
 ///   attempt, exactly (no jitter), capped at one hour.
 ///
 /// The growth and the attempt count start again after a **healthy**
-/// connection: one that delivered an event, or stayed open for
+/// connection: one that made **progress** (it delivered an event with an ID
+/// the stream had not reached before, or, on a stream without IDs, events
+/// and then a graceful end), or stayed open for
 /// [`healthy_after`](Self::healthy_after) (so a quiet stream cut by a
-/// proxy's read timeout is not counted as failing).
+/// proxy's read timeout is not counted as failing). A server that answers
+/// every connection with the same replayed event and then dies is a crash
+/// loop, not progress: it is backed off and stopped by the attempt limit.
+/// A server that sends new events and closes at its `retry:` (polling) is
+/// reconnected at its `retry:`, without growth.
 ///
 /// **When it gives up**: after [`max_attempts`](Self::max_attempts)
 /// attempts in a row, or when the next attempt would start more than
@@ -182,10 +188,13 @@ impl RetryPolicy {
     }
 
     /// Allows at most `attempts` reconnection attempts in a row without a
-    /// healthy connection; the stream then ends with an error for which
+    /// healthy connection (progress, or one open for
+    /// [`healthy_after`](Self::healthy_after)); the stream then ends with an
+    /// error for which
     /// [`Error::is_retries_exhausted`](crate::Error::is_retries_exhausted) is
-    /// true. A server that never delivers an event sees exactly
-    /// `1 + attempts` requests. `0` never reconnects. Default: unlimited.
+    /// true. A server that never makes progress (no events, or only replays
+    /// of what was seen) sees exactly `1 + attempts` requests. `0` never
+    /// reconnects. Default: unlimited.
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = Some(attempts);
         self
@@ -212,9 +221,9 @@ impl RetryPolicy {
         self
     }
 
-    /// How long a connection must stay open, without delivering an event,
-    /// to count as healthy: when it ends, the backoff growth and the attempt
-    /// count start again, as after a connection that delivered events.
+    /// How long a connection must stay open, without making progress, to
+    /// count as healthy: when it ends, the backoff growth and the attempt
+    /// count start again, as after a connection that made progress.
     /// Default: 60 s.
     pub fn healthy_after(mut self, open: Duration) -> Self {
         self.healthy_after = open;
@@ -436,19 +445,15 @@ impl Retrier {
         self.failing_since = None;
     }
 
-    /// An event arrived: the connection is healthy.
-    pub(crate) fn on_event(&mut self) {
-        if self.attempt != 0 || self.failing_since.is_some() {
-            self.restart();
-        }
-    }
-
-    /// Decides what follows `failure`, seen at `now`.
+    /// Decides what follows `failure`, seen at `now`. With `exact_first`,
+    /// the first reconnection in a row waits exactly the base delay, with
+    /// no jitter (MCP clients must honour `retry:` to the millisecond).
     pub(crate) fn on_failure(
         &mut self,
         policy: &RetryPolicy,
         failure: &Failure<'_>,
         now: Instant,
+        exact_first: bool,
     ) -> Verdict {
         if was_healthy(failure, policy.healthy_after) {
             self.restart();
@@ -466,6 +471,11 @@ impl Retrier {
         }
         // The attempt counts for growth even when the server set its delay.
         let grown = self.backoff.next().unwrap_or_default();
+        let grown = if exact_first && attempt == 1 {
+            self.backoff.base()
+        } else {
+            grown
+        };
         let delay = server_delay.unwrap_or(grown);
         let since = *self.failing_since.get_or_insert(now);
         if let Some(budget) = policy.max_elapsed {
@@ -633,7 +643,12 @@ mod tests {
         }
 
         fn fail(r: &mut Retrier, p: &RetryPolicy, e: &Error, now: Instant) -> Verdict {
-            r.on_failure(p, &Failure::from_error(e, SystemTime::UNIX_EPOCH), now)
+            r.on_failure(
+                p,
+                &Failure::from_error(e, SystemTime::UNIX_EPOCH),
+                now,
+                false,
+            )
         }
 
         fn wait(attempt: u32, delay_ms: u64) -> Verdict {
@@ -644,16 +659,51 @@ mod tests {
         }
 
         #[test]
-        fn limit_counts_attempts_in_a_row_and_events_reset_it() {
+        fn limit_counts_attempts_in_a_row_and_progress_resets_it() {
             let p = RetryPolicy::default().jitter(false).max_attempts(2);
             let mut r = Retrier::new(&p);
             let e = Error::new(Kind::Eof);
             let t = Instant::now();
+            let at = SystemTime::UNIX_EPOCH;
+            let open = Some(ms(100));
+            // Events that replay what was seen: no progress, the limit holds.
+            let replay = Failure::from_error(&e, at).delivered(true).open_for(open);
+            assert_eq!(r.on_failure(&p, &replay, t, false), wait(1, 1000));
+            assert_eq!(r.on_failure(&p, &replay, t, false), wait(2, 2000));
+            assert_eq!(
+                r.on_failure(&p, &replay, t, false),
+                Verdict::Exhausted { attempts: 2 }
+            );
+            let mut r = Retrier::new(&p);
             assert_eq!(fail(&mut r, &p, &e, t), wait(1, 1000));
             assert_eq!(fail(&mut r, &p, &e, t), wait(2, 2000));
-            assert_eq!(fail(&mut r, &p, &e, t), Verdict::Exhausted { attempts: 2 });
-            r.on_event();
-            assert_eq!(fail(&mut r, &p, &e, t), wait(1, 1000));
+            // Progress starts again from the base, however many came before.
+            let new = Failure::from_error(&e, at)
+                .delivered(true)
+                .progress(true)
+                .open_for(open);
+            assert_eq!(r.on_failure(&p, &new, t, false), wait(1, 1000));
+            assert_eq!(r.on_failure(&p, &new, t, false), wait(1, 1000));
+        }
+
+        #[test]
+        fn exact_first_takes_the_jitter_off_the_first_delay_only() {
+            let p = RetryPolicy::default().jitter_seed(9);
+            let e = Error::new(Kind::Eof);
+            let t = Instant::now();
+            let at = SystemTime::UNIX_EPOCH;
+            for _ in 0..20 {
+                let mut r = Retrier::new(&p);
+                r.set_server_delay(ms(500));
+                let f = Failure::from_error(&e, at);
+                assert_eq!(r.on_failure(&p, &f, t, true), wait(1, 500));
+                match r.on_failure(&p, &f, t, true) {
+                    Verdict::Wait { attempt: 2, delay } => {
+                        assert!(delay >= ms(500) && delay <= ms(1000), "{delay:?}")
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
         }
 
         #[test]
@@ -664,10 +714,10 @@ mod tests {
             let t = Instant::now();
             for k in 1..=3 {
                 let f = Failure::from_error(&e, SystemTime::UNIX_EPOCH).open_for(Some(ms(59_000)));
-                assert_eq!(r.on_failure(&p, &f, t), wait(k, 1000 << (k - 1)));
+                assert_eq!(r.on_failure(&p, &f, t, false), wait(k, 1000 << (k - 1)));
             }
             let f = Failure::from_error(&e, SystemTime::UNIX_EPOCH).open_for(Some(ms(60_000)));
-            assert_eq!(r.on_failure(&p, &f, t), wait(1, 1000));
+            assert_eq!(r.on_failure(&p, &f, t, false), wait(1, 1000));
         }
 
         #[test]

@@ -20,14 +20,17 @@ use tokio::time::{Instant, Sleep};
 use url::Url;
 
 use crate::builder::{Attempt, Config};
-use crate::error::{Kind, Response, ERROR_BODY_LIMIT};
-use crate::event::OpenParts;
+use crate::error::{Kind, NotResent, Response, ERROR_BODY_LIMIT};
+use crate::event::{OpenParts, Str};
 use crate::policy::Failure;
 use crate::pool::Lease;
 use crate::redact::{redact_url, strip_credentials, Redacted};
 use crate::retry::{Retrier, Verdict};
 use crate::wake;
-use crate::{Error, Event, EventSourceBuilder, Frame, Open, Reconnect, SseCodec};
+use crate::{
+    add_sse_headers, Error, Event, EventSourceBuilder, Frame, MessageEvent, Open, Reconnect,
+    SseCodec, SLOW_HEAD_WARNING,
+};
 
 /// The idle timeout is checked this many times per period: a silent
 /// connection is detected at most an eighth of the period late.
@@ -131,6 +134,13 @@ pub struct EventSource {
     connections: u64,
     delivered_any: bool,
     connection_delivered: bool,
+    /// The last event ID when the current connection opened: a connection
+    /// that ends with another one made progress (SPEC rule 23).
+    id_at_open: Str,
+    /// A non-GET answer carried an event ID and
+    /// [`resume_by_get`](EventSourceBuilder::resume_by_get) is on: every
+    /// further request is a GET.
+    resumed: bool,
     control: Option<Arc<Control>>,
     /// An event to yield on the next poll (a requested reconnection; rare,
     /// so boxed rather than kept inline in every stream).
@@ -143,6 +153,8 @@ enum State {
     Start,
     Connecting(Box<Connecting>),
     Open(reqwest::Body),
+    /// A JSON answer being read whole ([`EventSourceBuilder::accept_json`]).
+    Json(Box<JsonBody>),
     ErrorBody(Box<ErrorBody>),
     Waiting,
     Closed,
@@ -160,6 +172,16 @@ struct Connecting {
     /// Which timeout the deadline is: the response timeout, or the idle
     /// timeout when it is shorter.
     deadline: Option<Kind>,
+    /// When the deadline falls; the timer first fires at
+    /// [`SLOW_HEAD_WARNING`] to log that the head is late (`slow_warning`).
+    deadline_at: Option<Instant>,
+    slow_warning: bool,
+}
+
+/// A JSON answer ([`EventSourceBuilder::accept_json`]), read to its end.
+struct JsonBody {
+    body: reqwest::Body,
+    collected: bytes::BytesMut,
 }
 
 /// An unacceptable response whose body is being read for the error.
@@ -286,6 +308,8 @@ impl EventSource {
             connections: 0,
             delivered_any: false,
             connection_delivered: false,
+            id_at_open: Str::EMPTY,
+            resumed: false,
             control: None,
             pending: None,
             finished: false,
@@ -308,7 +332,7 @@ impl EventSource {
     pub fn ready_state(&self) -> ReadyState {
         match self.state {
             State::Start | State::Connecting(_) | State::ErrorBody(_) => ReadyState::Connecting,
-            State::Open(_) => ReadyState::Open,
+            State::Open(_) | State::Json(_) => ReadyState::Open,
             State::Waiting => ReadyState::Reconnecting,
             State::Closed => ReadyState::Closed,
         }
@@ -364,12 +388,20 @@ impl EventSource {
     /// Builds and sends the request of a new attempt.
     fn connect(&mut self) -> Connecting {
         let cfg = &self.config;
+        // A resumed answer: a GET with the caller's headers but none that
+        // describe the body it no longer has.
+        let resume_to = cfg.resume_by_get.as_ref().filter(|_| self.resumed);
+        let (method, url) = match resume_to {
+            Some(to) => (Method::GET, to),
+            None => (cfg.method.clone(), &cfg.url),
+        };
         let mut headers = cfg.headers.clone();
-        headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if resume_to.is_some() {
+            headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_LENGTH);
+            headers.remove(header::CONTENT_ENCODING);
+        }
+        add_sse_headers(&mut headers);
         let id = self.codec.last_event_id();
         if !id.is_empty() {
             match HeaderValue::from_bytes(id.as_bytes()) {
@@ -379,15 +411,12 @@ impl EventSource {
                 Err(_) => tracing::warn!(id, "last event ID cannot be sent in a header; omitted"),
             }
         }
-        let mut request = cfg
-            .client
-            .request(cfg.method.clone(), cfg.url.clone())
-            .headers(headers);
-        if let Some(body) = &cfg.body {
+        let mut request = cfg.client.request(method, url.clone()).headers(headers);
+        if let (Some(body), None) = (&cfg.body, resume_to) {
             request = request.body(body.clone());
         }
         let attempt = self.retrier.attempt();
-        tracing::debug!(url = %Redacted(&cfg.url), attempt, last_event_id = id, "connecting");
+        tracing::debug!(url = %Redacted(url), attempt, last_event_id = id, resumed = resume_to.is_some(), "connecting");
         match request.build() {
             Ok(mut request) => {
                 if let Some(hook) = &cfg.hook {
@@ -407,6 +436,8 @@ impl EventSource {
                     request: copy,
                     visited,
                     deadline: None,
+                    deadline_at: None,
+                    slow_warning: false,
                 }
             }
             Err(e) => Connecting {
@@ -414,6 +445,8 @@ impl EventSource {
                 request: None,
                 visited: Vec::new(),
                 deadline: None,
+                deadline_at: None,
+                slow_warning: false,
             },
         }
     }
@@ -427,17 +460,25 @@ impl EventSource {
         }
     }
 
-    /// The deadline for a response head: the response timeout, or the idle
-    /// timeout when that is shorter. Returns which one it is.
-    fn arm_response_deadline(&mut self) -> Option<Kind> {
+    /// Arms the deadline for a response head: the response timeout, or the
+    /// idle timeout when that is shorter. A wait longer than
+    /// [`SLOW_HEAD_WARNING`] first fires then, to log that the head is late.
+    fn arm_response_deadline(&mut self, conn: &mut Connecting) {
+        let now = Instant::now();
         let (wait, kind) = match (self.config.response_timeout, self.config.idle_timeout) {
-            (Some(r), Some(i)) if i < r => (i, Kind::Timeout(i)),
-            (Some(r), _) => (r, Kind::ResponseTimeout(r)),
-            (None, Some(i)) => (i, Kind::Timeout(i)),
-            (None, None) => return None,
+            (Some(r), Some(i)) if i < r => (i, Some(Kind::Timeout(i))),
+            (Some(r), _) => (r, Some(Kind::ResponseTimeout(r))),
+            (None, Some(i)) => (i, Some(Kind::Timeout(i))),
+            (None, None) => (Duration::MAX, None),
         };
-        self.arm(Instant::now() + wait);
-        Some(kind)
+        conn.deadline = kind;
+        conn.deadline_at = now.checked_add(wait).filter(|_| conn.deadline.is_some());
+        conn.slow_warning = wait > SLOW_HEAD_WARNING;
+        if conn.slow_warning {
+            self.arm(now + SLOW_HEAD_WARNING);
+        } else if let Some(at) = conn.deadline_at {
+            self.arm(at);
+        }
     }
 
     /// Starts watching for silence: the idle timer ticks every
@@ -511,13 +552,16 @@ impl EventSource {
                 }
             }
         }
-        let content_type_ok = response
+        let media_type = response
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/event-stream"));
-        if status == StatusCode::OK && content_type_ok {
+            .map(str::trim);
+        let content_type_ok =
+            media_type.is_some_and(|v| v.eq_ignore_ascii_case("text/event-stream"));
+        let json = self.config.accept_json && media_type.is_some_and(is_json);
+        if status == StatusCode::OK && (content_type_ok || json) {
             if let Some(encoding) = undecoded_encoding(response.headers()) {
                 return Err(Error::new(Kind::Encoding(encoding)));
             }
@@ -533,8 +577,17 @@ impl EventSource {
             tracing::info!(url = %Redacted(open.url()), attempt = self.retrier.attempt(), "stream open");
             self.codec.reset_body();
             self.connection_delivered = false;
+            self.id_at_open = self.codec.last_event_id_shared();
             self.opened_at = Some(Instant::now());
-            self.state = State::Open(reqwest::Body::from(response));
+            let body = reqwest::Body::from(response);
+            self.state = if json {
+                State::Json(Box::new(JsonBody {
+                    body,
+                    collected: bytes::BytesMut::new(),
+                }))
+            } else {
+                State::Open(body)
+            };
             self.start_idle();
             return Ok(Some(Event::Open(open)));
         }
@@ -605,7 +658,10 @@ impl EventSource {
                 Redacted(&target)
             ))));
         }
-        let cross_origin = target.origin() != self.config.url.origin();
+        // Judged against the hop as sent (an `on_attempt` hook may have
+        // moved the attempt to another origin); credentials stripped on an
+        // earlier hop stay stripped, as `next` is that hop's copy.
+        let cross_origin = target.origin() != next.url().origin();
         tracing::debug!(status = status.as_u16(), to = %Redacted(&target), cross_origin, "following redirect");
         if cross_origin {
             strip_credentials(next.headers_mut(), &self.config.sensitive);
@@ -664,14 +720,58 @@ impl EventSource {
         })
     }
 
+    /// Reads a JSON answer to its end, then yields it as one message
+    /// ([`EventSourceBuilder::accept_json`]).
+    fn poll_json(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, Error>> {
+        let limit = self.codec.max_event_size();
+        loop {
+            let State::Json(json) = &mut self.state else {
+                unreachable!("only called in Json")
+            };
+            match Pin::new(&mut json.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.activity = true;
+                        if json.collected.len() + data.len() > limit {
+                            return Poll::Ready(Err(Error::new(Kind::TooLarge(limit))));
+                        }
+                        json.collected.extend_from_slice(&data);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Err(Error::with_source(Kind::Body, redacted(e))))
+                }
+                Poll::Ready(None) => {
+                    let data = String::from_utf8_lossy(&json.collected).into_owned();
+                    let message = MessageEvent::new("message", data, self.codec.last_event_id());
+                    self.connection_delivered = true;
+                    self.delivered_any = true;
+                    tracing::info!(url = %Redacted(&self.config.url), "JSON answer received; stream closed");
+                    self.close();
+                    return Poll::Ready(Ok(Event::Message(message)));
+                }
+                Poll::Pending => {
+                    if let Poll::Ready(idle) = self.poll_idle(cx) {
+                        return Poll::Ready(Err(Error::new(Kind::Timeout(idle))));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
     /// Polls the open body for the next event, comment or failure.
     fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, Error>> {
         loop {
             match self.codec.parse(self.config.comments) {
                 Ok(Some(Frame::Message(m))) => {
+                    // An MCP priming event (an ID, empty data) marks a
+                    // place to resume from; it is not a message.
+                    if m.data().is_empty() && self.config.resume_by_get.is_some() {
+                        continue;
+                    }
                     self.connection_delivered = true;
                     self.delivered_any = true;
-                    self.retrier.on_event();
                     return Poll::Ready(Ok(Event::Message(m)));
                 }
                 Ok(Some(Frame::Comment(c))) => return Poll::Ready(Ok(Event::Comment(c))),
@@ -715,27 +815,48 @@ impl EventSource {
         let open_for = self.opened_at.take().map(|at| now - at);
         // What this connection did; the next attempt starts from nothing.
         let delivered = std::mem::take(&mut self.connection_delivered);
+        let id = self.codec.last_event_id();
+        let new_id = open_for.is_some() && id != &*self.id_at_open;
+        // Progress (SPEC rule 23): an event ID not seen when the connection
+        // opened, or, on a stream without IDs, events and a graceful end. A
+        // replay of the same events is not progress.
+        let progress = new_id || (delivered && id.is_empty() && cause.is_eof());
         let failure = Failure::from_error(&cause, SystemTime::now())
             .delivered(delivered)
+            .progress(progress)
             .open_for(open_for);
-        let verdict = self.retrier.on_failure(&self.config.policy, &failure, now);
+        let exact_first = self.config.resume_by_get.is_some();
+        let verdict = self
+            .retrier
+            .on_failure(&self.config.policy, &failure, now, exact_first);
         if verdict == Verdict::Stop {
             return Some(Err(self.give_up(cause)));
         }
-        if self.config.method != Method::GET
-            && self.delivered_any
-            && !self.config.resend_after_events
-        {
-            if cause.is_eof() {
-                if !self.config.has_end_marker() {
-                    // A POST answer that the server ended cleanly is complete.
-                    tracing::info!(url = %Redacted(&self.config.url), "server ended the response; stream closed");
-                    self.close();
-                    return None;
+        if self.config.method != Method::GET && !self.resumed {
+            // An answer that opened, with `resume_by_get`: resumed by GET
+            // from its last ID; without one there is nothing to resume from.
+            let resumable = self.config.resume_by_get.is_some() && open_for.is_some();
+            if resumable && new_id {
+                tracing::debug!(url = %Redacted(&self.config.url), last_event_id = id, "answer cut; resuming by GET");
+                self.resumed = true;
+            } else if (self.delivered_any || resumable) && !self.config.resend_after_events {
+                if cause.is_eof() && self.delivered_any {
+                    if !self.config.has_end_marker() {
+                        // A POST answer that the server ended cleanly is complete.
+                        tracing::info!(url = %Redacted(&self.config.url), "server ended the response; stream closed");
+                        self.close();
+                        return None;
+                    }
+                    return Some(Err(self.give_up(Error::with_source(Kind::Truncated, cause))));
                 }
-                return Some(Err(self.give_up(Error::with_source(Kind::Truncated, cause))));
+                let why = if resumable {
+                    NotResent::NoId
+                } else {
+                    NotResent::AfterEvents
+                };
+                let error = Error::with_source(Kind::NotResent(why), cause);
+                return Some(Err(self.give_up(error)));
             }
-            return Some(Err(self.give_up(Error::with_source(Kind::NotResent, cause))));
         }
         let (attempt, delay) = match verdict {
             Verdict::Wait { attempt, delay } => (attempt, delay),
@@ -799,8 +920,9 @@ impl EventSource {
         };
         let result = match conn.response.as_mut().poll(cx) {
             Poll::Ready(r) => r,
-            Poll::Pending => {
-                let fired = conn.deadline.is_some()
+            Poll::Pending => loop {
+                let armed = conn.slow_warning || conn.deadline_at.is_some();
+                let fired = armed
                     && self
                         .timer
                         .as_mut()
@@ -808,9 +930,29 @@ impl EventSource {
                 if !fired {
                     return Poll::Pending;
                 }
-                let kind = conn.deadline.take().expect("checked above");
+                if std::mem::take(&mut conn.slow_warning) {
+                    let url = conn.visited.last().unwrap_or(&self.config.url);
+                    tracing::warn!(
+                        url = %Redacted(url),
+                        waited_s = SLOW_HEAD_WARNING.as_secs(),
+                        "no response head yet; still waiting. A proxy that buffers responses \
+                         (nginx's default proxy_buffering) may be holding it back: have the \
+                         server send `X-Accel-Buffering: no`, or turn buffering off"
+                    );
+                    match conn.deadline_at {
+                        Some(at) => self
+                            .timer
+                            .as_mut()
+                            .expect("armed for the warning")
+                            .as_mut()
+                            .reset(at),
+                        None => return Poll::Pending,
+                    }
+                    continue;
+                }
+                let kind = conn.deadline.take().expect("armed with a deadline");
                 return Poll::Ready(Err(Error::new(kind)));
-            }
+            },
         };
         let mut conn = match std::mem::replace(&mut self.state, State::Start) {
             State::Connecting(conn) => Some(conn),
@@ -835,6 +977,13 @@ fn redacted(mut e: reqwest::Error) -> reqwest::Error {
         }
     }
     e
+}
+
+/// Whether a media type is JSON: `application/json` or
+/// `application/<anything>+json`, in any case.
+fn is_json(media_type: &str) -> bool {
+    let lower = media_type.to_ascii_lowercase();
+    lower == "application/json" || lower.starts_with("application/") && lower.ends_with("+json")
 }
 
 /// The `Content-Encoding` of a response that the HTTP client did not
@@ -872,7 +1021,7 @@ impl Stream for EventSource {
                 State::Closed => return Poll::Ready(None),
                 State::Start => {
                     let mut conn = this.connect();
-                    conn.deadline = this.arm_response_deadline();
+                    this.arm_response_deadline(&mut conn);
                     this.state = State::Connecting(Box::new(conn));
                 }
                 State::Connecting(_) => match ready!(this.poll_connecting(cx)) {
@@ -914,6 +1063,14 @@ impl Stream for EventSource {
                         }
                         return Poll::Ready(Some(Ok(Event::Message(m))));
                     }
+                    Ok(event) => return Poll::Ready(Some(Ok(event))),
+                    Err(cause) => {
+                        if let Some(item) = this.fail(cause) {
+                            return Poll::Ready(Some(item));
+                        }
+                    }
+                },
+                State::Json(_) => match ready!(this.poll_json(cx)) {
                     Ok(event) => return Poll::Ready(Some(Ok(event))),
                     Err(cause) => {
                         if let Some(item) = this.fail(cause) {

@@ -347,7 +347,7 @@ async fn retries_exhausted_exits_one_after_exactly_two_requests() {
     assert!(run.stderr.contains("(attempt 1)"), "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("error: gave up after 1 reconnection attempt without an event"),
+            .contains("error: gave up after 1 reconnection attempt without progress"),
         "{}",
         run.stderr
     );

@@ -492,10 +492,42 @@ async fn a_server_that_never_answers_is_bounded_by_the_response_timeout() {
     let r = reconnecting(&mut es).await;
     let waited = start.elapsed();
     assert!(r.cause().is_response_timeout(), "{r:?}");
+    // Five minutes (the default): long enough for a buffering proxy.
     assert!(
-        waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
+        waited >= Duration::from_secs(300) && waited < Duration::from_secs(301),
         "{waited:?}"
     );
+}
+
+/// SPEC rule 28: nginx's default `proxy_buffering` withholds the head of a
+/// slow stream until its buffer fills (about a minute for one small event
+/// a second). With the defaults, the stream waits for it, on one request,
+/// and gets every event; a 30 s response timeout gave up and restarted the
+/// upstream every time.
+#[tokio::test(start_paused = true)]
+async fn a_head_withheld_for_a_minute_by_a_buffering_proxy_still_opens() {
+    paused();
+    let mut events = String::new();
+    for i in 0..60 {
+        events.push_str(&format!("id: {i}\ndata: tick {i}\n\n"));
+    }
+    let server = TestServer::start(move |_, _| {
+        Reply::sse()
+            .delay_head(Duration::from_secs(60))
+            .trickle(events.clone(), 20, Duration::from_millis(200))
+            .stall()
+    })
+    .await;
+    let mut es = EventSource::builder(server.url("/"))
+        .reconnect_events(true)
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    for i in 0..60 {
+        assert_eq!(message(&mut es).await.data(), format!("tick {i}"));
+    }
+    assert!(start.elapsed() >= Duration::from_secs(60));
+    assert_eq!(server.request_count(), 1, "the stream was restarted");
 }
 
 // ---- in-stream errors ---------------------------------------------------

@@ -117,7 +117,7 @@ pub struct WatchArgs {
     /// Reconnect when nothing arrives for SECS (default 300)
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub idle_timeout: Option<Duration>,
-    /// Reconnection attempts in a row without an event before giving up
+    /// Reconnection attempts in a row without progress before giving up
     /// (default: unlimited)
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,
