@@ -679,3 +679,56 @@ async fn server_text_in_the_report_has_its_control_characters_escaped() {
         "{text}"
     );
 }
+
+/// A caller's Accept is kept by every request of check, with
+/// text/event-stream added when it does not accept it (MCP servers answer
+/// 406 otherwise), and a caller's Cache-Control is kept (SPEC rule 17).
+#[tokio::test]
+async fn a_callers_accept_is_kept_and_event_stream_added() {
+    let server = MockServer::builder()
+        .responder(|req| {
+            let accept = req.header("accept").unwrap_or("");
+            if accept.contains("application/json") && accept.contains("text/event-stream") {
+                ticker(req)
+            } else {
+                Script::status(406).write(format!("Accept was {accept:?}"))
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    let r = check(
+        &server.url("/mcp"),
+        &[
+            "-H",
+            "Accept: application/json",
+            "-H",
+            "Cache-Control: max-age=0",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.json, r.stderr);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    for req in &requests {
+        assert_eq!(
+            req.header("accept"),
+            Some("application/json, text/event-stream")
+        );
+        assert_eq!(req.header("cache-control"), Some("max-age=0"));
+    }
+    // An Accept that accepts event streams already is left as it is.
+    let before = server.request_count();
+    check(
+        &server.url("/mcp"),
+        &["-H", "accept: text/event-stream, application/json"],
+    )
+    .await;
+    for req in &server.requests()[before..] {
+        assert_eq!(
+            req.header("accept"),
+            Some("text/event-stream, application/json")
+        );
+        assert_eq!(req.header("cache-control"), Some("no-cache"));
+    }
+}

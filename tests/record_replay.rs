@@ -565,3 +565,26 @@ async fn serve_resumes_after_a_non_ascii_id() {
     let m = es.next_message_within(LIMIT).await.unwrap();
     assert_eq!((m.data(), m.id()), ("two", "ü-2"));
 }
+
+/// record keeps a caller's Accept, adding text/event-stream to it.
+#[tokio::test]
+async fn record_keeps_the_callers_accept() {
+    let source = MockServer::start(source_script()).await.unwrap();
+    let file = Cleanup(temp_path("accept.jsonl"));
+    let (code, _, stderr) = run(&[
+        "record",
+        &source.url("/"),
+        "-o",
+        file.0.to_str().unwrap(),
+        "-H",
+        "Accept: application/json",
+    ])
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let r = &source.requests()[0];
+    assert_eq!(
+        r.header("accept"),
+        Some("application/json, text/event-stream")
+    );
+    assert_eq!(r.header("cache-control"), Some("no-cache"));
+}

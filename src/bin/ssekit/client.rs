@@ -94,8 +94,9 @@ impl Request {
             .map_err(|e| format!("building the HTTP client failed: {e}"))
     }
 
-    /// A request as an SSE client sends it, with `Last-Event-ID` when `id`
-    /// is not empty.
+    /// A request as an SSE client sends it: the -H headers with
+    /// `text/event-stream` in `Accept` and `Cache-Control: no-cache` unless
+    /// they say otherwise, and `Last-Event-ID` when `id` is not empty.
     ///
     /// # Errors
     ///
@@ -106,11 +107,11 @@ impl Request {
         url: &str,
         id: &str,
     ) -> Result<reqwest::RequestBuilder, String> {
-        let mut rb = client
-            .request(self.method.clone(), url)
-            .header("accept", "text/event-stream")
-            .header("cache-control", "no-cache")
-            .headers(self.header_map()?);
+        // The caller's Accept and Cache-Control are kept, text/event-stream
+        // added to an Accept that does not accept it (SPEC rule 17).
+        let mut headers = self.header_map()?;
+        ssekit::add_sse_headers(&mut headers);
+        let mut rb = client.request(self.method.clone(), url).headers(headers);
         if !id.is_empty() {
             rb = rb.header("last-event-id", id);
         }
