@@ -1333,3 +1333,102 @@ async fn a_failing_proxy_is_named_without_its_credentials() {
     assert!(!run.stderr.contains("pw-secret"), "{}", run.stderr);
     assert!(run.stderr.contains("--proxy"), "{}", run.stderr);
 }
+
+// ---- library settings ----------------------------------------------------------
+
+/// --response-timeout bounds the wait for a response head.
+#[tokio::test]
+async fn response_timeout_bounds_the_wait_for_a_head() {
+    let server =
+        TestServer::start(|_, _| Reply::sse().delay_head(Duration::from_secs(60)).stall()).await;
+    let run = ssekit(&[
+        &server.url("/"),
+        "--response-timeout",
+        "0.5",
+        "--max-retries",
+        "0",
+    ])
+    .await;
+    run.assert_code(1);
+    assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
+    assert!(run.stderr.contains("response"), "{}", run.stderr);
+}
+
+/// --error-event TYPE (repeatable) ends the stream with exit 1 at such an
+/// event, which is shown as the error, not printed as an event.
+#[tokio::test]
+async fn error_event_ends_the_stream_with_exit_one() {
+    let server = TestServer::start(|_, _| {
+        Reply::sse()
+            .body("data: partial\n\n")
+            .body("event: error\ndata: {\"type\":\"overloaded_error\"}\n\n")
+            .stall()
+    })
+    .await;
+    let run = ssekit(&[
+        &server.url("/"),
+        "--error-event",
+        "fault",
+        "--error-event",
+        "error",
+    ])
+    .await;
+    run.assert_code(1);
+    assert_eq!(run.stdout, "message: partial\n");
+    assert!(run.stderr.contains("overloaded_error"), "{}", run.stderr);
+    // Without the flag it is an event like any other.
+    let run = ssekit(&[&server.url("/"), "--max-events", "2"]).await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("overloaded_error"), "{}", run.stdout);
+}
+
+/// --resume-by-get: a POST answer that carried an id is resumed by a GET
+/// with Last-Event-ID and no body, never by the POST again.
+#[tokio::test]
+async fn resume_by_get_resumes_a_post_answer_with_a_get() {
+    const FIRST: &str = "retry: 10\nid: 1\ndata: first\n\n";
+    let server = TestServer::start(|_, i| match i {
+        0 => Reply::sse().body(FIRST).drop_after(FIRST.len()),
+        _ => Reply::sse().body("id: 2\ndata: second\n\n").stall(),
+    })
+    .await;
+    let run = ssekit(&[
+        &server.url("/mcp"),
+        "-d",
+        "{\"method\":\"tools/call\"}",
+        "--resume-by-get",
+        "--max-events",
+        "2",
+    ])
+    .await;
+    run.assert_code(0);
+    assert_eq!(run.stdout, "message id=1: first\nmessage id=2: second\n");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!((reqs[0].method.as_str(), reqs[0].body.len()), ("POST", 23));
+    assert_eq!(reqs[1].method, "GET");
+    assert!(reqs[1].body.is_empty());
+    assert_eq!(reqs[1].header("last-event-id"), Some("1"));
+    assert_eq!(reqs[1].header("content-type"), None);
+}
+
+/// The default command keeps a caller's Accept too, adding
+/// text/event-stream to it (the library's rule 17).
+#[tokio::test]
+async fn a_callers_accept_is_kept_by_the_default_command() {
+    let server = TestServer::start(|_, _| Reply::sse().body("data: ok\n\n").stall()).await;
+    let run = ssekit(&[
+        &server.url("/"),
+        "-H",
+        "Accept: application/json",
+        "--max-events",
+        "1",
+    ])
+    .await;
+    run.assert_code(0);
+    let reqs = server.requests();
+    assert_eq!(
+        reqs[0].header("accept"),
+        Some("application/json, text/event-stream")
+    );
+}

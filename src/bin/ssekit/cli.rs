@@ -121,6 +121,21 @@ pub struct WatchArgs {
     /// (default: unlimited)
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,
+    /// Give up on a response head after SECS, retrying with backoff (for
+    /// a server that accepts the connection and never answers; default
+    /// 300, long enough for a buffering proxy)
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub response_timeout: Option<Duration>,
+    /// End the stream with exit 1 when an event of this type arrives
+    /// (repeatable): `error`, as Anthropic, hono and OpenAI-compatible
+    /// servers send after a 200; the event is printed as the error
+    #[arg(long, value_name = "TYPE")]
+    pub error_event: Vec<String>,
+    /// Resume the answer to a request that is not a GET by GET, as MCP
+    /// Streamable HTTP does: once it delivered an event id, reconnections
+    /// are a GET with Last-Event-ID and no body (never the request again)
+    #[arg(long)]
+    pub resume_by_get: bool,
     /// The delay before the first reconnection, until the server sends
     /// retry: (default 1)
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
@@ -301,6 +316,13 @@ mod tests {
             "0.25",
             "--max-event-size",
             "1024",
+            "--response-timeout",
+            "30",
+            "--error-event",
+            "error",
+            "--error-event",
+            "fault",
+            "--resume-by-get",
             "--cacert",
             "ca.pem",
             "-x",
@@ -327,6 +349,9 @@ mod tests {
         assert_eq!(a.retry_delay, Some(Duration::from_millis(250)));
         assert_eq!(a.max_event_size, Some(1024));
         assert_eq!(a.max_retries, Some(4));
+        assert_eq!(a.response_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(a.error_event, ["error", "fault"]);
+        assert!(a.resume_by_get);
         assert!(a.comments && a.json && a.include && a.request.insecure);
         assert_eq!(a.request.proxy.as_deref(), Some("http://u:p@proxy:3128"));
         assert_eq!(a.request.noproxy.as_deref(), Some("localhost,.internal"));

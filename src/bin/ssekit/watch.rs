@@ -34,6 +34,15 @@ fn build(a: &WatchArgs, req: &Request) -> Result<EventSource, ssekit::Error> {
     if let Some(n) = a.max_event_size {
         b = b.max_event_size(n);
     }
+    if let Some(t) = a.response_timeout {
+        b = b.response_timeout(Some(t));
+    }
+    for event_type in &a.error_event {
+        b = b.error_on_event(event_type.clone());
+    }
+    if a.resume_by_get {
+        b = b.resume_by_get(true);
+    }
     if let Some(sentinel) = &a.until_data {
         // The library ends the stream at the sentinel, and reports a stream
         // that ends for good before it as truncated.
