@@ -11,13 +11,14 @@ use std::fmt;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Args;
 use serde_json::json;
 use ssekit::{Frame, SseCodec};
 use tokio::time::Instant;
 
-use crate::cli::CheckArgs;
-use crate::client::{body_start, chain, shown_url, Request};
+use crate::client::{body_start, chain, shown_url, Request, RequestArgs};
 use crate::printer::escape_controls;
+use crate::values::{parse_secs, parse_url};
 
 pub const HELP: &str = "\
 Makes up to three requests: one watched for --duration, one that resumes
@@ -62,6 +63,26 @@ checks and their thresholds:
                  br, zstd, deflate: none, gzip, br, zstd or deflate PASS
                  (decoded as it streams; the server must flush per event,
                  see buffering); any other FAIL";
+
+/// The arguments of `ssekit check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The URL of the event stream
+    #[arg(value_parser = parse_url)]
+    pub url: String,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// How long to watch the stream (the resumption check adds up to 10 s)
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub duration: Duration,
+    /// Print the report as one JSON object
+    #[arg(long)]
+    pub json: bool,
+    /// Allow the resumption and compression probes to re-send a request
+    /// that is not a GET (and its body); without it they are skipped
+    #[arg(long)]
+    pub resend: bool,
+}
 
 const MIB: usize = 1024 * 1024;
 const BURST_GAP: Duration = Duration::from_millis(10);

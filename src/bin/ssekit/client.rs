@@ -1,22 +1,59 @@
-//! The HTTP side shared by every subcommand: the request's method, headers
-//! and body as the flags give them, the TLS settings (--cacert, --insecure)
-//! as a `reqwest::ClientBuilder` factory, and redirects followed by the
-//! library's rules (SPEC rule 22) for the subcommands that make their own
-//! requests (`check`, `record`).
+//! The HTTP side shared by every subcommand: the request flags
+//! ([`RequestArgs`]: method, headers, body, TLS, proxy), the request they
+//! describe ([`Request`]) with a `reqwest::ClientBuilder` factory for its
+//! TLS and proxy settings, and redirects followed by the library's rules
+//! (SPEC rule 22) for the subcommands that make their own requests
+//! (`check`, `record`).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use clap::Args;
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION,
 };
 use reqwest::{Method, StatusCode};
 use ssekit::{redact_url, strip_credential_headers};
 
+use crate::values::{parse_data, parse_header, parse_method, Body};
+
 /// The most redirects followed for one request, as the library (and
 /// browsers) do.
 const MAX_REDIRECTS: usize = 10;
 
-use crate::cli::RequestArgs;
+/// The request: how to connect and what to send.
+#[derive(Debug, Args, Clone)]
+pub struct RequestArgs {
+    /// Request method (default GET, or POST with -d)
+    #[arg(short = 'X', long = "request", value_name = "METHOD", value_parser = parse_method)]
+    pub method: Option<reqwest::Method>,
+    /// Add a request header (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "'N: V'", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Request body; @FILE reads it from a file. A body that parses as JSON
+    /// is sent with Content-Type: application/json unless -H sets one
+    #[arg(short = 'd', long = "data", value_name = "BODY", value_parser = parse_data)]
+    pub data: Option<Body>,
+    /// Trust the certificates of this PEM file (one or more), besides the
+    /// system's roots
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Accept any TLS certificate (insecure: for tests only)
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// Send every request through this proxy (http://, https://;
+    /// http:// when no scheme is given). Credentials in it
+    /// (http://user:password@host:port) go to the proxy and are never
+    /// printed. Default: the proxy of HTTP_PROXY, HTTPS_PROXY or ALL_PROXY
+    /// (and the system's on macOS and Windows)
+    #[arg(short = 'x', long = "proxy", value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Hosts reached without a proxy, as NO_PROXY, which it replaces:
+    /// comma-separated host names (each with its subdomains), IP addresses
+    /// and CIDR ranges, or * for no proxy at all
+    #[arg(long = "noproxy", value_name = "LIST")]
+    pub noproxy: Option<String>,
+}
 
 /// Makes the `reqwest::ClientBuilder`s of every connection, with the TLS
 /// settings of the flags applied.

@@ -13,6 +13,7 @@ mod printer;
 mod record;
 mod serve;
 mod time;
+mod values;
 mod watch;
 
 use std::io::{self, IsTerminal};

@@ -3,16 +3,19 @@
 //! (JSON Lines, version 1), for `ssekit serve` or a `MockServer` to replay.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use clap::Args;
 use ssekit::codec::DEFAULT_MAX_EVENT_SIZE;
 use ssekit::testing::{RecordedChunk, Recording};
 use ssekit::{redact_url, SseCodec};
 use tokio::time::Instant;
 
-use crate::cli::RecordArgs;
-use crate::client::{body_start, chain, Request};
+use crate::client::{body_start, chain, Request, RequestArgs};
 use crate::printer::escape_controls;
+use crate::values::{parse_count, parse_secs, parse_size, parse_url};
 
 pub const HELP: &str = "\
 Makes one request (no reconnection) and writes FILE as it goes: a header
@@ -30,6 +33,33 @@ four exit 0. Exit 1 when the response is not 200 text/event-stream, the
 connection fails, or an event is larger than --max-event-size (16 MiB by
 default: events are counted, and memory bounded, as a client would), 2 on
 bad usage.";
+
+/// The arguments of `ssekit record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The URL of the event stream
+    #[arg(value_parser = parse_url)]
+    pub url: String,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// The file to write (replaced if it exists)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Stop after N events
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub max_events: Option<u64>,
+    /// Stop after SECS
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Option<Duration>,
+    /// Stop after N bytes of body (the file then ends with exactly N bytes
+    /// of body, possibly mid-event)
+    #[arg(long, value_name = "N", value_parser = parse_size::<u64>)]
+    pub max_bytes: Option<u64>,
+    /// The largest event counted; a larger one stops the recording with
+    /// exit 1 (default 16777216, 16 MiB)
+    #[arg(long, value_name = "BYTES", value_parser = parse_size::<usize>)]
+    pub max_event_size: Option<usize>,
+}
 
 pub async fn run(a: RecordArgs) -> ExitCode {
     let req = match Request::from_args(&a.request) {
