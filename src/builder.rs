@@ -362,10 +362,19 @@ impl EventSourceBuilder {
     }
 
     /// Marks a request header as a credential, like `Authorization`: it is
-    /// not sent to another origin after a redirect, and is shown as
-    /// `Sensitive` in `Debug` output. `Authorization`,
+    /// not sent to another origin after a redirect the stream follows, and
+    /// is shown as `Sensitive` in `Debug` output. `Authorization`,
     /// `Proxy-Authorization`, `Cookie`, `X-Api-Key` and `Api-Key` always
     /// are. Invalid names are reported by [`build`](Self::build).
+    ///
+    /// The exception: a `reqwest::Client` given with
+    /// [`client`](Self::client) follows redirects by its own policy, which
+    /// strips only `Authorization`, `Cookie` and `Proxy-Authorization`;
+    /// the stream cannot strip the others. [`build`](Self::build) logs a
+    /// warning naming them. Build such a client with
+    /// `.redirect(reqwest::redirect::Policy::none())`: the stream then
+    /// follows redirects itself, stripping every credential. Streams on a
+    /// [`ClientPool`] (the default) always strip them.
     pub fn sensitive_header<K>(mut self, name: K) -> Self
     where
         K: TryInto<HeaderName>,
@@ -621,7 +630,10 @@ impl EventSourceBuilder {
             ));
         }
         let (client, lease) = match self.client {
-            ClientChoice::Client(c) => (c, None),
+            ClientChoice::Client(c) => {
+                warn_if_client_may_leak(&self.headers, &self.sensitive, &url);
+                (c, None)
+            }
             ClientChoice::Shared => lease(ClientPool::global())?,
             ClientChoice::Pool(pool) => lease(&pool)?,
         };
@@ -682,6 +694,34 @@ impl EventSourceBuilder {
             self.max_event_size,
             &self.last_event_id,
         ))
+    }
+}
+
+/// Warns that a client given with `client(...)` follows redirects by its own
+/// policy, which forwards to another origin every credential header but
+/// `Authorization`, `Cookie` and `Proxy-Authorization`: the stream cannot
+/// strip them, as it does when it follows redirects itself (SPEC rule 22).
+fn warn_if_client_may_leak(headers: &HeaderMap, sensitive: &[HeaderName], url: &Url) {
+    let exposed: Vec<&str> = headers
+        .keys()
+        .filter(|n| {
+            crate::redact::is_credential(n, sensitive)
+                && !matches!(
+                    n.as_str(),
+                    "authorization" | "cookie" | "proxy-authorization"
+                )
+        })
+        .map(HeaderName::as_str)
+        .collect();
+    if !exposed.is_empty() {
+        tracing::warn!(
+            url = %Redacted(url),
+            headers = ?exposed,
+            "a client given with client(...) follows redirects by its own policy, which sends \
+             these credential headers to another origin: build it with \
+             .redirect(reqwest::redirect::Policy::none()) to have the stream follow redirects \
+             and strip them"
+        );
     }
 }
 

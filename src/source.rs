@@ -81,7 +81,7 @@ type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Respo
 /// | `Start` | polled | `Connecting` (request sent) |
 /// | `Connecting` | 200 `text/event-stream` | `Open`, yields [`Event::Open`] |
 /// | `Connecting` | 204 | `Closed`, yields `None` |
-/// | `Connecting` | 3xx with a usable `Location` (pooled clients) | `Connecting` to the new URL |
+/// | `Connecting` | 3xx with a usable `Location` | `Connecting` to the new URL |
 /// | `Connecting` | any other status, wrong media type | `ErrorBody`, then what the [retry policy](crate::RetryPolicy) decides |
 /// | `Connecting`, `Open` | network error, response or idle timeout, end of body | what the retry policy decides |
 /// | `Open` | event over the size limit, an [error event](EventSourceBuilder::error_on_event) | `Closed` with an `Err` |
@@ -91,10 +91,11 @@ type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Respo
 /// | any but `Closed` | [`reconnect`](Self::reconnect) | `Start` |
 ///
 /// Redirects are followed by the stream when its client comes from a
-/// [`ClientPool`](crate::ClientPool) (the default): up to 10 per attempt,
+/// [`ClientPool`](crate::ClientPool) (the default) or does not follow them
+/// itself (`reqwest::redirect::Policy::none()`): up to 10 per attempt,
 /// `http` and `https` only, a loop ends the stream, and credential headers
-/// are dropped when a redirect leaves the origin. Every reconnection goes
-/// back to the original URL.
+/// are dropped when a hop leaves the origin of the request as sent (and
+/// stay dropped). Every reconnection goes back to the original URL.
 ///
 /// # Cancellation and dropping
 ///
@@ -427,9 +428,11 @@ impl EventSource {
                     };
                     hook(&mut request, &info);
                 }
-                // A pooled client does not follow redirects: the stream does,
-                // from a copy of the request as sent.
-                let copy = self.lease.as_ref().and_then(|_| request.try_clone());
+                // A pooled client (or one built with `Policy::none()`) does
+                // not follow redirects: the stream does, from a copy of the
+                // request as sent. A client that follows them itself never
+                // shows the stream a redirect it could follow.
+                let copy = request.try_clone();
                 let visited = vec![request.url().clone()];
                 Connecting {
                     response: Box::pin(cfg.client.execute(request)),
@@ -471,8 +474,8 @@ impl EventSource {
             (None, Some(i)) => (i, Some(Kind::Timeout(i))),
             (None, None) => (Duration::MAX, None),
         };
+        conn.deadline_at = kind.is_some().then(|| after(now, wait));
         conn.deadline = kind;
-        conn.deadline_at = now.checked_add(wait).filter(|_| conn.deadline.is_some());
         conn.slow_warning = wait > SLOW_HEAD_WARNING;
         if conn.slow_warning {
             self.arm(now + SLOW_HEAD_WARNING);
@@ -487,7 +490,7 @@ impl EventSource {
         if let Some(idle) = self.config.idle_timeout {
             self.activity = true;
             self.quiet_ticks = 0;
-            self.arm(Instant::now() + idle / IDLE_TICKS);
+            self.arm(after(Instant::now(), idle / IDLE_TICKS));
         }
     }
 
@@ -529,7 +532,9 @@ impl EventSource {
                     return Poll::Ready(idle);
                 }
             }
-            timer.as_mut().reset(Instant::now() + idle / IDLE_TICKS);
+            timer
+                .as_mut()
+                .reset(after(Instant::now(), idle / IDLE_TICKS));
         }
     }
 
@@ -881,7 +886,7 @@ impl EventSource {
             cause = %cause,
             "reconnecting"
         );
-        self.arm(now + delay);
+        self.arm(after(now, delay));
         let cause = Arc::new(cause);
         self.last_failure = Some(cause.clone());
         self.config.reconnect_events.then(|| {
@@ -967,6 +972,13 @@ impl EventSource {
         drop(conn);
         Poll::Ready(outcome)
     }
+}
+
+/// `now + wait`, saturated: a timer for `Duration::MAX` is set about 30
+/// years ahead (as Tokio does for its own "never") instead of overflowing.
+fn after(now: Instant, wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    now.checked_add(wait.min(FAR)).unwrap_or(now)
 }
 
 /// A reqwest error with the URL's secrets hidden (its `Display` shows it).
