@@ -732,3 +732,71 @@ async fn a_callers_accept_is_kept_and_event_stream_added() {
         assert_eq!(req.header("cache-control"), Some("no-cache"));
     }
 }
+
+/// Event ids of a megabyte each are compared, not kept: check's memory
+/// stays bounded and its report quotes only the start of an id.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn huge_ids_are_not_kept_in_memory_nor_in_the_report() {
+    let mut script = Script::sse();
+    for k in 0..100 {
+        let id = format!("{k:03}{}", "i".repeat(1024 * 1024));
+        script = script.message(&MessageEvent::new("", "x", id));
+    }
+    let server = MockServer::start(script.stall()).await.unwrap();
+    let child = tokio::process::Command::new(BIN)
+        .args(["check", &server.url("/"), "--json", "--duration", "4"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = peak.clone();
+    let watcher = tokio::spawn(async move {
+        // VmHWM is the peak resident size; read it until the process ends.
+        while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kib) = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            {
+                seen.fetch_max(kib * 1024, std::sync::atomic::Ordering::Relaxed);
+            }
+            tokio::time::sleep(ms(50)).await;
+        }
+    });
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    watcher.abort();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.len() < 16 * 1024,
+        "a report of {} bytes",
+        stdout.len()
+    );
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let ids = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "ids")
+        .unwrap();
+    assert!(
+        ids["detail"]
+            .as_str()
+            .unwrap()
+            .contains("all 100 events had an id (last \"099iii"),
+        "{ids}"
+    );
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        peak < 80 * 1024 * 1024,
+        "check peaked at {} MiB",
+        peak >> 20
+    );
+}

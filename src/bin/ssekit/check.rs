@@ -127,12 +127,38 @@ fn check(name: &'static str, level: Level, detail: impl Into<String>) -> Check {
     }
 }
 
-/// An event as observed: when its chunk arrived and what it carried.
+/// An event as observed: when its chunk arrived and what it carried. Its id
+/// is kept as a hash: a server may send ids of megabytes, and the checks
+/// only compare them (the first and last are kept whole, in
+/// [`Observation`]).
 struct Seen {
     at: Duration,
-    id: String,
+    id: Option<u64>,
     size: usize,
 }
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// An id as the report quotes it: its first 64 characters.
+fn shown_id(id: &str) -> String {
+    let mut shown: String = id.chars().take(64).collect();
+    if shown.len() < id.len() {
+        shown.push('…');
+    }
+    format!("{shown:?}")
+}
+
+/// The most chunks (and events) one watched connection records, so that a
+/// server sending tiny chunks as fast as it can cannot grow the report
+/// without bound: the watch stops there (at 16 bytes a chunk, 16 MiB).
+const MAX_OBSERVED: usize = 1 << 20;
+/// How many distinct `retry:` values the report lists.
+const SHOWN_RETRIES: usize = 8;
 
 /// How the watched connection ended.
 enum End {
@@ -147,8 +173,59 @@ struct Observation {
     /// Arrival time of every chunk, since the response head.
     chunks: Vec<Duration>,
     events: Vec<Seen>,
+    /// The first and the last non-empty event ids, empty when none.
+    first_id: String,
+    last_id: String,
+    /// The first distinct `retry:` values, and whether any was 0 or over
+    /// an hour.
     retries: Vec<Duration>,
+    retry_zero: bool,
+    retry_over: bool,
+    /// Whether the watch stopped at [`MAX_OBSERVED`] chunks.
+    capped: bool,
     end: End,
+}
+
+impl Observation {
+    fn new(watched: Duration) -> Observation {
+        Observation {
+            watched,
+            chunks: Vec::new(),
+            events: Vec::new(),
+            first_id: String::new(),
+            last_id: String::new(),
+            retries: Vec::new(),
+            retry_zero: false,
+            retry_over: false,
+            capped: false,
+            end: End::StillOpen,
+        }
+    }
+
+    fn saw_event(&mut self, at: Duration, m: &ssekit::MessageEvent) {
+        let id = (!m.id().is_empty()).then(|| id_hash(m.id()));
+        if id.is_some() {
+            if self.first_id.is_empty() {
+                self.first_id = m.id().to_owned();
+            }
+            if self.last_id != m.id() {
+                self.last_id = m.id().to_owned();
+            }
+        }
+        self.events.push(Seen {
+            at,
+            id,
+            size: m.data().len() + m.event().len(),
+        });
+    }
+
+    fn saw_retry(&mut self, d: Duration) {
+        self.retry_zero |= d.is_zero();
+        self.retry_over |= d > RETRY_MAX;
+        if self.retries.len() < SHOWN_RETRIES && !self.retries.contains(&d) {
+            self.retries.push(d);
+        }
+    }
 }
 
 fn secs(d: Duration) -> String {
@@ -277,14 +354,13 @@ async fn observe(resp: &mut reqwest::Response, duration: Duration) -> Observatio
     let start = Instant::now();
     let until = start + duration;
     let mut codec = SseCodec::new().with_max_event_size(64 * MIB);
-    let mut obs = Observation {
-        watched: duration,
-        chunks: Vec::new(),
-        events: Vec::new(),
-        retries: Vec::new(),
-        end: End::StillOpen,
-    };
+    let mut obs = Observation::new(duration);
     loop {
+        if obs.chunks.len() >= MAX_OBSERVED || obs.events.len() >= MAX_OBSERVED {
+            obs.capped = true;
+            obs.watched = start.elapsed();
+            break;
+        }
         let chunk = match tokio::time::timeout_at(until, resp.chunk()).await {
             Err(_) => break,
             Ok(Ok(Some(c))) => c,
@@ -302,12 +378,8 @@ async fn observe(resp: &mut reqwest::Response, duration: Duration) -> Observatio
         codec.feed(chunk);
         loop {
             match codec.next_frame() {
-                Ok(Some(Frame::Message(m))) => obs.events.push(Seen {
-                    at,
-                    id: m.id().to_owned(),
-                    size: m.data().len() + m.event().len(),
-                }),
-                Ok(Some(Frame::Retry(d))) => obs.retries.push(d),
+                Ok(Some(Frame::Message(m))) => obs.saw_event(at, &m),
+                Ok(Some(Frame::Retry(d))) => obs.saw_retry(d),
                 Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(e) => {
@@ -384,6 +456,14 @@ fn judge_cache_control(cc: Option<&str>) -> Check {
 
 fn judge_connection(obs: &Observation) -> Check {
     match &obs.end {
+        End::StillOpen if obs.capped => check(
+            "connection",
+            Level::Pass,
+            format!(
+                "open; watched for {}, until {MAX_OBSERVED} chunks had arrived",
+                secs(obs.watched)
+            ),
+        ),
         End::StillOpen => check(
             "connection",
             Level::Pass,
@@ -599,13 +679,13 @@ fn judge_retry(obs: &Observation) -> Check {
         .map(|d| format!("{} ms", d.as_millis()))
         .collect();
     let shown = shown.join(", ");
-    if obs.retries.iter().any(Duration::is_zero) {
+    if obs.retry_zero {
         check(
             "retry",
             Level::Warn,
             format!("retry: {shown}: 0 makes every client reconnect at once when the server drops them (storms)"),
         )
-    } else if obs.retries.iter().any(|d| *d > RETRY_MAX) {
+    } else if obs.retry_over {
         check(
             "retry",
             Level::Warn,
@@ -625,8 +705,9 @@ fn judge_ids(obs: &Observation) -> Check {
             format!("no events in {}", secs(obs.watched)),
         );
     }
-    let with = obs.events.iter().filter(|e| !e.id.is_empty()).count();
-    match obs.events.iter().rev().find(|e| !e.id.is_empty()) {
+    let with = obs.events.iter().filter(|e| e.id.is_some()).count();
+    let last = (!obs.last_id.is_empty()).then(|| shown_id(&obs.last_id));
+    match last {
         None => check(
             "ids",
             Level::Warn,
@@ -635,12 +716,12 @@ fn judge_ids(obs: &Observation) -> Check {
         Some(last) if with < total => check(
             "ids",
             Level::Warn,
-            format!("{with} of {total} events had an id (last {:?})", last.id),
+            format!("{with} of {total} events had an id (last {last})"),
         ),
         Some(last) => check(
             "ids",
             Level::Pass,
-            format!("all {total} events had an id (last {:?})", last.id),
+            format!("all {total} events had an id (last {last})"),
         ),
     }
 }
@@ -651,18 +732,15 @@ async fn resume(
     client: &reqwest::Client,
     obs: &Observation,
 ) -> Check {
-    let Some(last) = obs.events.iter().rev().find(|e| !e.id.is_empty()) else {
+    if obs.last_id.is_empty() {
         return check("resumption", Level::Skip, "no ids to resume from");
-    };
-    let seen: HashSet<&str> = obs.events.iter().map(|e| e.id.as_str()).collect();
-    let first_id = obs
-        .events
-        .iter()
-        .find(|e| !e.id.is_empty())
-        .map_or("", |e| e.id.as_str());
+    }
+    let seen: HashSet<u64> = obs.events.iter().filter_map(|e| e.id).collect();
+    let first_id = obs.first_id.as_str();
+    let shown_last = shown_id(&obs.last_id);
     let wait = a.duration.min(RESUME_WAIT_MAX);
     let deadline = Instant::now() + wait;
-    let rb = match req.build(client, &a.url, &last.id) {
+    let rb = match req.build(client, &a.url, &obs.last_id) {
         Ok(rb) => rb,
         Err(msg) => return check("resumption", Level::Fail, msg),
     };
@@ -672,9 +750,9 @@ async fn resume(
                 "resumption",
                 Level::Warn,
                 format!(
-                    "no response within {} to Last-Event-ID: {:?}",
+                    "no response within {} to Last-Event-ID: {}",
                     secs(wait),
-                    last.id
+                    shown_last
                 ),
             )
         }
@@ -694,8 +772,8 @@ async fn resume(
                 "resumption",
                 Level::Pass,
                 format!(
-                    "204 No Content after Last-Event-ID: {:?} (nothing left)",
-                    last.id
+                    "204 No Content after Last-Event-ID: {} (nothing left)",
+                    shown_last
                 ),
             )
         }
@@ -703,7 +781,11 @@ async fn resume(
             return check(
                 "resumption",
                 Level::Fail,
-                format!("answered {} to Last-Event-ID: {:?}", resp.status(), last.id),
+                format!(
+                    "answered {} to Last-Event-ID: {}",
+                    resp.status(),
+                    shown_last
+                ),
             )
         }
     }
@@ -716,15 +798,26 @@ async fn resume(
                     "resumption",
                     Level::Warn,
                     format!(
-                        "no event within {} after resuming from {:?}: cannot tell",
+                        "no event within {} after resuming from {}: cannot tell",
                         secs(wait),
-                        last.id
+                        shown_last
                     ),
                 )
             }
         };
         codec.feed(chunk);
-        if let Ok(Some(m)) = codec.next_event() {
+        let m = match codec.next_event() {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(e) => {
+                return check(
+                    "resumption",
+                    Level::Warn,
+                    format!("after resuming from {shown_last}: {e}: cannot tell"),
+                )
+            }
+        };
+        {
             let id = m.id();
             return if id.is_empty() {
                 check(
@@ -736,15 +829,15 @@ async fn resume(
                 check(
                     "resumption",
                     Level::Fail,
-                    format!("replayed from the start: after Last-Event-ID: {:?} the first id was {id:?} again", last.id),
+                    format!("replayed from the start: after Last-Event-ID: {shown_last} the first id was {} again", shown_id(id)),
                 )
-            } else if seen.contains(id) {
+            } else if seen.contains(&id_hash(id)) {
                 check(
                     "resumption",
                     Level::Fail,
                     format!(
-                        "after Last-Event-ID: {:?} the first id was {id:?}, already seen",
-                        last.id
+                        "after Last-Event-ID: {shown_last} the first id was {}, already seen",
+                        shown_id(id)
                     ),
                 )
             } else {
@@ -752,8 +845,8 @@ async fn resume(
                     "resumption",
                     Level::Pass,
                     format!(
-                        "after Last-Event-ID: {:?} the first id was {id:?}, a new one",
-                        last.id
+                        "after Last-Event-ID: {shown_last} the first id was {}, a new one",
+                        shown_id(id)
                     ),
                 )
             };
@@ -910,21 +1003,15 @@ mod tests {
     /// An observation with events (and chunks) at these times, open for
     /// `watched` seconds.
     fn obs(watched: f64, events: &[f64]) -> Observation {
-        Observation {
-            watched: secs_f(watched),
-            chunks: events.iter().map(|t| secs_f(*t)).collect(),
-            events: events
-                .iter()
-                .enumerate()
-                .map(|(i, t)| Seen {
-                    at: secs_f(*t),
-                    id: i.to_string(),
-                    size: 10,
-                })
-                .collect(),
-            retries: Vec::new(),
-            end: End::StillOpen,
+        let mut o = Observation::new(secs_f(watched));
+        for (i, t) in events.iter().enumerate() {
+            o.chunks.push(secs_f(*t));
+            o.saw_event(
+                secs_f(*t),
+                &ssekit::MessageEvent::new("", "0123456789", i.to_string()),
+            );
         }
+        o
     }
 
     #[test]
@@ -1010,15 +1097,28 @@ mod tests {
 
     #[test]
     fn retry_and_size_thresholds() {
-        let mut o = obs(1.0, &[0.0]);
-        o.retries = vec![Duration::from_millis(3000)];
-        assert_eq!(judge_retry(&o).level, Level::Pass);
-        o.retries = vec![Duration::ZERO];
-        assert_eq!(judge_retry(&o).level, Level::Warn);
-        o.retries = vec![RETRY_MAX];
-        assert_eq!(judge_retry(&o).level, Level::Pass);
-        o.retries = vec![RETRY_MAX + Duration::from_millis(1)];
-        assert_eq!(judge_retry(&o).level, Level::Warn);
+        let retry = |values: &[Duration]| {
+            let mut o = obs(1.0, &[0.0]);
+            for d in values {
+                o.saw_retry(*d);
+            }
+            judge_retry(&o)
+        };
+        assert_eq!(retry(&[Duration::from_millis(3000)]).level, Level::Pass);
+        assert_eq!(retry(&[Duration::ZERO]).level, Level::Warn);
+        assert_eq!(retry(&[RETRY_MAX]).level, Level::Pass);
+        assert_eq!(
+            retry(&[RETRY_MAX + Duration::from_millis(1)]).level,
+            Level::Warn
+        );
+        // Many values: the first distinct ones are listed, and a 0 after
+        // them still counts.
+        let mut many: Vec<Duration> = (1..=1000).map(Duration::from_millis).collect();
+        many.push(Duration::ZERO);
+        let r = retry(&many);
+        assert_eq!(r.level, Level::Warn);
+        assert!(r.detail.starts_with("retry: 1 ms, 2 ms,"), "{}", r.detail);
+        assert!(!r.detail.contains("9 ms"), "{}", r.detail);
 
         let sized = |size| {
             let mut o = obs(1.0, &[0.0]);
