@@ -84,6 +84,9 @@ pub struct ClientPool {
 
 struct PoolInner {
     factory: Box<Factory>,
+    /// Built by [`ClientPool::default`]: its clients use the proxies of the
+    /// environment and system, so an error can name the one it went through.
+    system_proxies: bool,
     per_client: AtomicUsize,
     clients: Mutex<Vec<Entry>>,
 }
@@ -115,7 +118,11 @@ impl Default for ClientPool {
     /// default crypto provider or aws-lc-rs, ALPN `h2` and `http/1.1`), so
     /// the system's root certificates are loaded once, not once per client.
     fn default() -> Self {
-        ClientPool::new(default_builder)
+        let mut pool = ClientPool::new(default_builder);
+        if let Some(inner) = Arc::get_mut(&mut pool.inner) {
+            inner.system_proxies = true;
+        }
+        pool
     }
 }
 
@@ -176,6 +183,7 @@ impl ClientPool {
         ClientPool {
             inner: Arc::new(PoolInner {
                 factory: Box::new(factory),
+                system_proxies: false,
                 per_client: AtomicUsize::new(DEFAULT_STREAMS_PER_CLIENT),
                 clients: Mutex::new(Vec::new()),
             }),
@@ -241,6 +249,14 @@ pub(crate) struct Lease {
     pub(crate) client: reqwest::Client,
     pool: Arc<PoolInner>,
     index: usize,
+}
+
+impl Lease {
+    /// Whether this client routes through the environment's and system's
+    /// proxies as reqwest's defaults do (the default pool's clients).
+    pub(crate) fn system_proxies(&self) -> bool {
+        self.pool.system_proxies
+    }
 }
 
 impl Drop for Lease {

@@ -965,7 +965,14 @@ impl EventSource {
         };
         let outcome = match result {
             Ok(response) => self.on_response(response, &mut conn),
-            Err(e) => Err(Error::with_source(Kind::Request, redacted(e))),
+            Err(e) => {
+                let proxy = self
+                    .lease
+                    .as_ref()
+                    .filter(|lease| lease.system_proxies())
+                    .and_then(|_| crate::proxy::for_url(e.url().unwrap_or(&self.config.url)));
+                Err(Error::with_source(Kind::Request(proxy), redacted(e)))
+            }
         };
         // A redirect moved the attempt's state into the new `Connecting`;
         // otherwise it is no longer needed.
