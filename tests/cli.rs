@@ -1328,6 +1328,43 @@ async fn a_failing_proxy_is_named_without_its_credentials() {
         run.stdout
     );
     assert!(!run.stdout.contains("pw-secret") && !run.stderr.contains("pw-secret"));
+    // The default command: its reconnections and final error name it.
+    let run = ssekit_env(
+        &[
+            "http://sse.invalid/",
+            "-x",
+            &via,
+            "--max-retries",
+            "1",
+            "--retry-delay",
+            "0.05",
+        ],
+        &[],
+    )
+    .await;
+    run.assert_code(1);
+    let named = format!("through the proxy http://alice:redacted@127.0.0.1:{port}/");
+    assert_eq!(run.stderr.matches(&named).count(), 2, "{}", run.stderr);
+    assert!(!run.stderr.contains("pw-secret"), "{}", run.stderr);
+    let run = ssekit_env(
+        &[
+            "http://sse.invalid/",
+            "-x",
+            &via,
+            "--max-retries",
+            "0",
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    run.assert_code(1);
+    let error = &run.json_of_kind("error")[0];
+    assert_eq!(
+        error["proxy"],
+        format!("http://alice:redacted@127.0.0.1:{port}/")
+    );
+
     let run = ssekit_env(&["http://127.0.0.1:9/", "-x", "ftp://u:pw-secret@h/"], &[]).await;
     run.assert_code(2);
     assert!(!run.stderr.contains("pw-secret"), "{}", run.stderr);

@@ -16,9 +16,30 @@ pub struct Printer {
     pub colour: bool,
     /// -i: print each opened connection's status and headers.
     pub include: bool,
+    /// The proxy of -x, redacted: named in a failure to connect, which is
+    /// a failure to reach it (SPEC rule 29).
+    pub proxy: Option<String>,
 }
 
 impl Printer {
+    /// The proxy that `e` went through, when the library does not name it
+    /// already: the -x proxy, for a failure to connect (the connection was
+    /// to the proxy) or a request that failed before any response.
+    fn proxy_of(&self, e: &ssekit::Error) -> Option<&str> {
+        let request_failed = e.is_connect() || (e.status().is_none() && e.is_timeout());
+        match (&self.proxy, e.proxy()) {
+            (Some(p), None) if request_failed => Some(p),
+            _ => None,
+        }
+    }
+
+    /// `" (through the proxy P)"` for [`proxy_of`](Self::proxy_of).
+    fn through(&self, e: &ssekit::Error) -> String {
+        self.proxy_of(e)
+            .map(|p| format!(" (through the proxy {p})"))
+            .unwrap_or_default()
+    }
+
     pub fn paint(&self, code: &str, text: &str) -> String {
         if self.colour {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -90,11 +111,13 @@ impl Printer {
                         "attempt": r.attempt(),
                         "delay_ms": r.delay().as_millis() as u64,
                         "cause": format!("{:#}", r.cause()),
+                        "proxy": self.proxy_of(r.cause()),
                         "was_connected": connected,
                     }),
                     format!(
-                        "* {what} ({:#}); reconnecting in {} ms (attempt {})",
+                        "* {what} ({:#}{}); reconnecting in {} ms (attempt {})",
                         r.cause(),
+                        self.through(r.cause()),
                         r.delay().as_millis(),
                         r.attempt()
                     ),
@@ -147,9 +170,14 @@ impl Printer {
                 "status": e.status().map(|s| s.as_u16()),
                 "body": e.body(),
                 "truncated": e.is_truncated(),
+                "proxy": e.proxy().or(self.proxy_of(e)),
             }))
         } else {
-            eprintln!("{}", self.paint("31", &human_error(e)));
+            let mut text = human_error(e);
+            if let Some(p) = self.proxy_of(e) {
+                text.push_str(&format!("\n  through the proxy {p}"));
+            }
+            eprintln!("{}", self.paint("31", &text));
             Ok(())
         };
     }

@@ -123,7 +123,7 @@ fn build(a: &WatchArgs, req: &Request) -> Result<EventSource, ssekit::Error> {
     b.retry_policy(policy).build()
 }
 
-pub async fn run(a: WatchArgs, p: &Printer) -> ExitCode {
+pub async fn run(a: WatchArgs, mut printer: Printer) -> ExitCode {
     let req = match Request::from_args(&a.request) {
         Ok(r) => r,
         Err(msg) => {
@@ -131,6 +131,8 @@ pub async fn run(a: WatchArgs, p: &Printer) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    printer.proxy = req.proxy.clone();
+    let p = &printer;
     let mut es = match build(&a, &req) {
         Ok(es) => es,
         Err(e) => {
