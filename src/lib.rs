@@ -73,6 +73,7 @@ mod redact;
 mod retry;
 mod scan;
 mod source;
+mod status;
 mod stream;
 pub mod testing;
 mod wake;
@@ -95,6 +96,7 @@ pub use pool::{ClientPool, DEFAULT_STREAMS_PER_CLIENT};
 pub use redact::{redact_url, strip_credential_headers};
 pub use retry::{Backoff, RetryPolicy};
 pub use source::{EventSource, Handle, ReadyState};
+pub use status::{Status, StatusWatch, StreamState};
 pub use stream::{BodyStream, EventStream};
 
 /// The README's examples, compiled and run as doc tests.

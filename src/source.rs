@@ -28,6 +28,7 @@ use crate::policy::FailureKind;
 use crate::pool::Lease;
 use crate::redact::{redact_url, strip_credentials, Redacted};
 use crate::retry::{Retrier, Verdict};
+use crate::status::{Reporter, Status, StatusWatch, StreamState};
 use crate::wake;
 use crate::{
     add_sse_headers, Error, Event, EventSourceBuilder, Frame, MessageEvent, Open, Reconnect,
@@ -226,6 +227,7 @@ const RECONNECT: u8 = 2;
 struct Control {
     flags: AtomicU8,
     waker: AtomicWaker,
+    status: Arc<Reporter>,
 }
 
 /// Closes or restarts an [`EventSource`] from another task, while the
@@ -258,6 +260,37 @@ impl Handle {
     /// [`EventSource::reconnect`] does.
     pub fn reconnect(&self) {
         self.request(RECONNECT);
+    }
+
+    /// What the stream is doing now, without consuming its events: its
+    /// state and since when, the current reconnection's delay and cause,
+    /// since when it has been down, and counts of connections,
+    /// reconnections and messages. Recorded from the moment the first
+    /// `Handle` was made.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), ssekit::Error> {
+    /// use std::time::Duration;
+    /// use ssekit::{EventSource, StreamState};
+    ///
+    /// let mut es = EventSource::new("http://127.0.0.1:8080/feed")?;
+    /// let handle = es.handle();
+    /// // In a health endpoint:
+    /// let status = handle.status();
+    /// let down_for = status.down_since().map(|t| t.elapsed()).unwrap_or_default();
+    /// if matches!(status.state(), StreamState::Waiting { .. }) && down_for > Duration::from_secs(240) {
+    ///     println!("feed has been reconnecting for {down_for:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn status(&self) -> Status {
+        self.control.status.status()
+    }
+
+    /// Waits for each change of the stream's state; see [`StatusWatch`].
+    pub fn watch(&self) -> StatusWatch {
+        self.control.status.subscribe()
     }
 }
 
@@ -359,6 +392,14 @@ impl EventSource {
     /// Closes the stream: drops the connection, any timer and its place on
     /// a pooled client; the stream then yields `None`.
     pub fn close(&mut self) {
+        self.close_with(None);
+    }
+
+    /// Closes the stream, telling the watchers why (`None`: cleanly).
+    fn close_with(&mut self, error: Option<String>) {
+        if !matches!(self.state, State::Closed) {
+            self.report(|| StreamState::Closed { error });
+        }
         self.state = State::Closed;
         self.pending = None;
         self.timer = None;
@@ -385,12 +426,42 @@ impl EventSource {
         }
     }
 
-    /// A handle to close or restart this stream from another task.
+    /// The state as a [`Status`] reports it.
+    fn stream_state(&self) -> StreamState {
+        let attempt = self.retrier.attempt();
+        match (&self.state, &self.last_failure) {
+            (State::Start, None) if self.connections == 0 => StreamState::Idle,
+            (State::Start | State::Connecting(_) | State::ErrorBody(_), _) => {
+                StreamState::Connecting { attempt }
+            }
+            (State::Open(_) | State::Json(_), _) => StreamState::Open,
+            (State::Waiting, Some(cause)) => StreamState::Waiting {
+                attempt,
+                delay: Duration::ZERO,
+                cause: cause.clone(),
+            },
+            (State::Waiting, None) => StreamState::Connecting { attempt },
+            (State::Closed, _) => StreamState::Closed { error: None },
+        }
+    }
+
+    /// Tells the [`Handle`]s' watchers (if any) about a change of state.
+    fn report(&self, state: impl FnOnce() -> StreamState) {
+        if let Some(control) = &self.control {
+            control.status.set(state());
+        }
+    }
+
+    /// A handle to close or restart this stream from another task, and to
+    /// watch what it is doing ([`Handle::status`]).
     pub fn handle(&mut self) -> Handle {
+        let state = self.stream_state();
+        let connections = self.connections;
         let control = self.control.get_or_insert_with(|| {
             Arc::new(Control {
                 flags: AtomicU8::new(0),
                 waker: AtomicWaker::new(),
+                status: Arc::new(Reporter::new(state, connections)),
             })
         });
         Handle {
@@ -645,6 +716,7 @@ impl EventSource {
                 State::Open(body)
             };
             self.start_idle();
+            self.report(|| StreamState::Open);
             return Ok(Some(Event::Open(open)));
         }
         if status == StatusCode::NO_CONTENT {
@@ -802,6 +874,9 @@ impl EventSource {
                     let message = MessageEvent::new("message", data, self.codec.last_event_id());
                     self.connection_delivered = true;
                     self.delivered_any = true;
+                    if let Some(control) = &self.control {
+                        control.status.event();
+                    }
                     tracing::info!(url = %Redacted(&self.config.url), "JSON answer received; stream closed");
                     self.close();
                     return Poll::Ready(Ok(Event::Message(message)));
@@ -828,6 +903,9 @@ impl EventSource {
                     }
                     self.connection_delivered = true;
                     self.delivered_any = true;
+                    if let Some(control) = &self.control {
+                        control.status.event();
+                    }
                     return Poll::Ready(Ok(Event::Message(m)));
                 }
                 Ok(Some(Frame::Comment(c))) => return Poll::Ready(Ok(Event::Comment(c))),
@@ -950,6 +1028,11 @@ impl EventSource {
         self.arm(after(now, delay));
         let cause = Arc::new(cause);
         self.last_failure = Some(cause.clone());
+        self.report(|| StreamState::Waiting {
+            attempt,
+            delay,
+            cause: cause.clone(),
+        });
         self.config.reconnect_events.then(|| {
             Ok(Event::Reconnecting(Reconnect {
                 attempt,
@@ -964,7 +1047,8 @@ impl EventSource {
             error.set_truncated();
         }
         tracing::error!(url = %Redacted(&self.config.url), error = %error, "stream ended");
-        self.close();
+        let reason = self.control.as_ref().map(|_| format!("{error:#}"));
+        self.close_with(reason);
         error
     }
 
@@ -1109,6 +1193,8 @@ impl Stream for EventSource {
                 State::Closed => return Poll::Ready(None),
                 State::Start => {
                     ready!(this.poll_admit(cx));
+                    let attempt = this.retrier.attempt();
+                    this.report(|| StreamState::Connecting { attempt });
                     let mut conn = this.connect();
                     this.arm_response_deadline(&mut conn);
                     this.state = State::Connecting(Box::new(conn));
@@ -1180,6 +1266,15 @@ impl Stream for EventSource {
         match self.state {
             State::Closed => (0, Some(0)),
             _ => (0, None),
+        }
+    }
+}
+
+impl Drop for EventSource {
+    fn drop(&mut self) {
+        // A watcher learns that the stream is gone.
+        if !matches!(self.state, State::Closed) {
+            self.report(|| StreamState::Closed { error: None });
         }
     }
 }
