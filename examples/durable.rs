@@ -86,6 +86,7 @@ impl Args {
             let slot = match arg.as_str() {
                 "--store" => &mut store,
                 "--out" => &mut out,
+                "-h" | "--help" => return Err(String::new()),
                 flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
                 _ if url.is_none() => {
                     url = Some(arg);
@@ -109,6 +110,10 @@ impl Args {
 async fn main() -> ExitCode {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
+        Err(msg) if msg.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(msg) => {
             eprintln!("durable: {msg}\n{USAGE}");
             return ExitCode::from(2);

@@ -55,6 +55,8 @@
 //!     subscriber's ID, resume the stream from the *oldest* (no ID at all
 //!     means from the start), and let each subscriber skip the events at
 //!     or before its own ID: those are replays of what it already did.
+//!     A subscriber whose events are rare holds the resume point back;
+//!     that costs replayed (and skipped) events, never lost ones.
 //!   - *Opaque IDs*: commit from one place that sees every event after all
 //!     of its handlers returned, for instance one loop over the stream (or
 //!     a [`subscribe_all`](crate::Dispatcher::subscribe_all) subscription)
@@ -193,6 +195,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// that does not have this form (damaged by something else) is an
 /// [`InvalidData`](io::ErrorKind::InvalidData) error naming the path, both
 /// on load and on save, which refuses to overwrite it.
+///
+/// Each save reads and rewrites the whole file: meant for a few names to
+/// a few thousand, not for a key-value store.
 ///
 /// One process at a time may use a file (several [`Checkpoint`]s in it may
 /// share one `FileCheckpoints`, for instance in an `Arc`): saves from two

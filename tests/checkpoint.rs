@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ssekit::{
-    Checkpoint, CheckpointStore, Event, EventSource, FileCheckpoints, MemoryCheckpoints,
-    MessageEvent, DEFAULT_FLUSH_EVERY, DEFAULT_FLUSH_INTERVAL,
+    Checkpoint, CheckpointStore, Dispatcher, Event, EventSource, FileCheckpoints,
+    MemoryCheckpoints, MessageEvent, Overflow, DEFAULT_FLUSH_EVERY, DEFAULT_FLUSH_INTERVAL,
 };
 use support::{Reply, TestServer};
 
@@ -564,5 +564,106 @@ async fn a_restarted_consumer_resumes_after_the_last_commit() {
     assert_eq!(
         FileCheckpoints::new(&path).load("feed").unwrap().as_deref(),
         Some("6")
+    );
+}
+
+#[test]
+fn handles_and_stores_move_between_threads() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<Checkpoint>();
+    send_sync::<Checkpoint>();
+    send_sync::<FileCheckpoints>();
+    send_sync::<MemoryCheckpoints>();
+    send_sync::<Arc<dyn CheckpointStore>>();
+}
+
+/// The rule the module docs give for a `Dispatcher` with ordered IDs: each
+/// subscriber commits to its own name; a restart resumes from the oldest,
+/// and each subscriber skips what it had already processed. Every event is
+/// then processed once by its subscriber although the two had got to
+/// different places when the first run stopped.
+#[tokio::test]
+async fn dispatcher_subscribers_commit_to_their_own_names_and_resume_from_the_oldest() {
+    // Odd IDs are of type `a`, even ones of type `b`.
+    let server = TestServer::start(|req, _| {
+        let after: u32 = req
+            .header("last-event-id")
+            .map_or(0, |id| id.parse().unwrap());
+        if after >= 10 {
+            return Reply::status(204);
+        }
+        let body: String = (after + 1..=10)
+            .map(|i| {
+                let ty = if i % 2 == 1 { "a" } else { "b" };
+                format!("id: {i}\nevent: {ty}\ndata: {i}\n\n")
+            })
+            .collect();
+        Reply::sse().body(format!("retry: 10\n{body}"))
+    })
+    .await;
+    let store = Arc::new(MemoryCheckpoints::new());
+    let names = ["feed/a", "feed/b"];
+    let mut processed: [Vec<u32>; 2] = Default::default();
+
+    for run in 0..2 {
+        // Resume from the oldest subscriber's ID; none means the start.
+        let ids: Vec<Option<u32>> = names
+            .iter()
+            .map(|n| store.load(n).unwrap().map(|id| id.parse().unwrap()))
+            .collect();
+        let resume = if ids.iter().any(Option::is_none) {
+            None
+        } else {
+            ids.iter().flatten().min().copied()
+        };
+        let mut builder = EventSource::builder(server.url("/"));
+        if let Some(id) = resume {
+            builder = builder.last_event_id(id.to_string());
+        }
+        let hub = Dispatcher::new(builder.build().unwrap(), 16, Overflow::Backpressure);
+        let mut tasks = Vec::new();
+        for (k, ty) in ["a", "b"].into_iter().enumerate() {
+            let mut sub = hub.subscribe(ty);
+            let mut checkpoint = Checkpoint::new(store.clone(), names[k]).flush_every(1);
+            let done = ids[k];
+            tasks.push(tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while let Some(Ok(m)) = sub.next().await {
+                    let id: u32 = m.id().parse().unwrap();
+                    if done.is_some_and(|d| id <= d) {
+                        continue; // a replay of what this subscriber did
+                    }
+                    // In the first run `b` stops (crashes) after event 4.
+                    if run == 0 && ty == "b" && id > 4 {
+                        break;
+                    }
+                    seen.push(id);
+                    checkpoint.commit(&m).unwrap();
+                }
+                seen
+            }));
+        }
+        hub.start();
+        drop(hub);
+        for (k, task) in tasks.into_iter().enumerate() {
+            let seen = tokio::time::timeout(Duration::from_secs(20), task)
+                .await
+                .expect("the subscriptions end at the 204")
+                .unwrap();
+            processed[k].extend(seen);
+        }
+    }
+    assert_eq!(processed[0], [1, 3, 5, 7, 9]);
+    assert_eq!(processed[1], [2, 4, 6, 8, 10]);
+    let sent: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_owned))
+        .collect();
+    assert_eq!(sent[0], None);
+    assert!(
+        sent.contains(&Some("4".to_owned())),
+        "the second run resumes from `b`'s 4, not `a`'s 9: {sent:?}"
     );
 }
