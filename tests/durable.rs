@@ -151,6 +151,8 @@ impl Files {
             .arg(&self.store)
             .arg("--out")
             .arg(&self.out)
+            // The abort of the test hook may dump core: not in the crate.
+            .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
