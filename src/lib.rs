@@ -37,6 +37,7 @@
 //! |---|---|---|
 //! | `rustls` | yes | TLS through reqwest's rustls backend |
 //! | `http2` | yes | HTTP/2 through reqwest |
+//! | `system-proxy` | yes | the operating system's proxy settings (macOS, Windows), besides `HTTP_PROXY` and friends |
 //! | `native-tls` | no | TLS through the platform's library |
 //! | `gzip`, `brotli`, `zstd`, `deflate` | yes | decoding compressed bodies as they stream |
 //! | `json` | no | [`MessageEvent::json`], `Json` streams, JSON request bodies |
@@ -65,11 +66,13 @@ pub mod codec;
 mod dispatch;
 mod error;
 mod event;
+mod gate;
 mod headers;
 #[cfg(feature = "json")]
 mod json;
 mod policy;
 mod pool;
+mod proxy;
 mod redact;
 mod retry;
 mod scan;

@@ -22,7 +22,9 @@ use url::Url;
 use crate::builder::{Attempt, Config};
 use crate::error::{Kind, NotResent, Response, ERROR_BODY_LIMIT};
 use crate::event::{OpenParts, Str};
+use crate::gate::Admission;
 use crate::policy::Failure;
+use crate::policy::FailureKind;
 use crate::pool::Lease;
 use crate::redact::{redact_url, strip_credentials, Redacted};
 use crate::retry::{Retrier, Verdict};
@@ -42,6 +44,12 @@ const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The most redirects followed in one attempt (as browsers and reqwest).
 const MAX_REDIRECTS: usize = 10;
+
+/// How long a stream on a pooled client waits for another stream's first
+/// connection to the same HTTPS origin before connecting anyway (see
+/// `gate.rs`): a handshake and a response head take milliseconds; a head
+/// withheld by a buffering proxy must not hold every stream back.
+const GATE_WAIT: Duration = Duration::from_secs(3);
 
 type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send>>;
 
@@ -142,6 +150,9 @@ pub struct EventSource {
     /// [`resume_by_get`](EventSourceBuilder::resume_by_get) is on: every
     /// further request is a GET.
     resumed: bool,
+    /// Waiting at the pooled client's gate for another stream's first
+    /// connection (bounded by [`GATE_WAIT`]).
+    gate_waiting: bool,
     control: Option<Arc<Control>>,
     /// An event to yield on the next poll (a requested reconnection; rare,
     /// so boxed rather than kept inline in every stream).
@@ -311,6 +322,7 @@ impl EventSource {
             connection_delivered: false,
             id_at_open: Str::EMPTY,
             resumed: false,
+            gate_waiting: false,
             control: None,
             pending: None,
             finished: false,
@@ -452,6 +464,45 @@ impl EventSource {
                 slow_warning: false,
             },
         }
+    }
+
+    /// The URL the next attempt starts from.
+    fn request_url(&self) -> &Url {
+        match &self.config.resume_by_get {
+            Some(to) if self.resumed => to,
+            _ => &self.config.url,
+        }
+    }
+
+    /// The origin whose first connection on a pooled client is gated
+    /// (HTTPS only: the HTTP/2-or-not race is ALPN's).
+    fn gated_origin(&self) -> Option<String> {
+        let url = self.request_url();
+        (self.lease.is_some() && url.scheme() == "https")
+            .then(|| url.origin().ascii_serialization())
+    }
+
+    /// Waits, on a pooled client, while another stream makes the client's
+    /// first connection to the same HTTPS origin (bounded by [`GATE_WAIT`]).
+    fn poll_admit(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(origin) = self.gated_origin() else {
+            return Poll::Ready(());
+        };
+        let lease = self.lease.as_mut().expect("gated only with a lease");
+        if lease.admit(&origin, cx.waker()) != Admission::Wait {
+            self.gate_waiting = false;
+            return Poll::Ready(());
+        }
+        if !std::mem::replace(&mut self.gate_waiting, true) {
+            self.arm(after(Instant::now(), GATE_WAIT));
+        }
+        let timer = self.timer.as_mut().expect("armed above");
+        if timer.as_mut().poll(cx).is_ready() {
+            tracing::debug!(url = %Redacted(&self.config.url), "connecting without waiting longer for the client's first connection");
+            self.gate_waiting = false;
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 
     /// Arms the shared timer for `deadline`.
@@ -830,6 +881,16 @@ impl EventSource {
             .delivered(delivered)
             .progress(progress)
             .open_for(open_for);
+        if matches!(
+            failure.kind(),
+            FailureKind::Connect | FailureKind::Request | FailureKind::Body
+        ) {
+            // The connection may be gone for every stream of this client:
+            // the next to reconnect finds out before the others follow.
+            if let (Some(origin), Some(lease)) = (self.gated_origin(), self.lease.as_mut()) {
+                lease.cool(&origin);
+            }
+        }
         let exact_first = self.config.resume_by_get.is_some();
         let verdict = self
             .retrier
@@ -924,7 +985,12 @@ impl EventSource {
             unreachable!("only called in Connecting")
         };
         let result = match conn.response.as_mut().poll(cx) {
-            Poll::Ready(r) => r,
+            Poll::Ready(r) => {
+                if let Some(lease) = self.lease.as_mut() {
+                    lease.probed(r.is_ok());
+                }
+                r
+            }
             Poll::Pending => loop {
                 let armed = conn.slow_warning || conn.deadline_at.is_some();
                 let fired = armed
@@ -956,6 +1022,9 @@ impl EventSource {
                     continue;
                 }
                 let kind = conn.deadline.take().expect("armed with a deadline");
+                if let Some(lease) = self.lease.as_mut() {
+                    lease.probed(false);
+                }
                 return Poll::Ready(Err(Error::new(kind)));
             },
         };
@@ -965,7 +1034,14 @@ impl EventSource {
         };
         let outcome = match result {
             Ok(response) => self.on_response(response, &mut conn),
-            Err(e) => Err(Error::with_source(Kind::Request, redacted(e))),
+            Err(e) => {
+                let proxy = self
+                    .lease
+                    .as_ref()
+                    .filter(|lease| lease.system_proxies())
+                    .and_then(|_| crate::proxy::for_url(e.url().unwrap_or(&self.config.url)));
+                Err(Error::with_source(Kind::Request(proxy), redacted(e)))
+            }
         };
         // A redirect moved the attempt's state into the new `Connecting`;
         // otherwise it is no longer needed.
@@ -1032,6 +1108,7 @@ impl Stream for EventSource {
             match &mut this.state {
                 State::Closed => return Poll::Ready(None),
                 State::Start => {
+                    ready!(this.poll_admit(cx));
                     let mut conn = this.connect();
                     this.arm_response_deadline(&mut conn);
                     this.state = State::Connecting(Box::new(conn));
