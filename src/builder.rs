@@ -433,7 +433,10 @@ impl EventSourceBuilder {
     /// ```
     pub fn checkpoint<S: CheckpointStore + ?Sized>(mut self, store: &S, name: &str) -> Self {
         match store.load(name) {
-            Ok(id) => self.checkpoint_id = id,
+            Ok(id) => {
+                tracing::debug!(name, id = ?id, "loaded checkpoint");
+                self.checkpoint_id = id;
+            }
             Err(e) => {
                 let msg = format!("cannot load checkpoint {name:?}");
                 self.error

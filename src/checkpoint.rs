@@ -32,9 +32,10 @@
 //!
 //! # What a commit means
 //!
-//! Commit an event after it has been processed: a crash then redelivers at
-//! most the events processed since the last *flush* (at-least-once
-//! delivery), never loses one. What to commit in each case:
+//! Commit an event after it has been processed: a crash then redelivers
+//! the events committed since the last save and those not yet processed,
+//! and loses none (at-least-once delivery; `examples/durable.rs` shows how
+//! to make it exactly-once). What to commit in each case:
 //!
 //! - **Events without an ID.** An event's [`id`](MessageEvent::id) is the
 //!   last ID in force when it was dispatched (SPEC rule 14: IDs are
@@ -64,7 +65,11 @@
 //!
 //!   Committing from each subscriber to one shared name is wrong: the
 //!   fastest subscriber's ID would win, and a crash would skip what the
-//!   slower ones had not yet processed.
+//!   slower ones had not yet processed. Keep the default
+//!   [`Overflow::Backpressure`](crate::Overflow::Backpressure): under
+//!   [`Overflow::Lag`](crate::Overflow::Lag) a subscriber told
+//!   [`Lagged`](crate::SubscriptionError::Lagged) has lost events, and its
+//!   next commit would skip them for good.
 //! - **End markers.** The sentinel of
 //!   [`end_on_data`](crate::EventSourceBuilder::end_on_data) is not
 //!   yielded, so it is never committed: the checkpoint holds the last event
