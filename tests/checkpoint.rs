@@ -667,3 +667,81 @@ async fn dispatcher_subscribers_commit_to_their_own_names_and_resume_from_the_ol
         "the second run resumes from `b`'s 4, not `a`'s 9: {sent:?}"
     );
 }
+
+/// What the module docs say of end markers: the `end_on_data` sentinel is
+/// not yielded, so the checkpoint holds the event before it, and a
+/// restarted stream gets the sentinel again and ends at once.
+#[tokio::test]
+async fn an_end_sentinel_is_never_committed_and_ends_the_restarted_stream() {
+    let server = TestServer::start(|req, _| {
+        let after: u32 = req
+            .header("last-event-id")
+            .map_or(0, |id| id.parse().unwrap());
+        let body: String = (after + 1..=4)
+            .map(|i| {
+                let data = if i == 4 {
+                    "[DONE]".to_owned()
+                } else {
+                    i.to_string()
+                };
+                format!("id: {i}\ndata: {data}\n\n")
+            })
+            .collect();
+        Reply::sse().body(body).stall()
+    })
+    .await;
+    let store = MemoryCheckpoints::new();
+    for run in 0..2 {
+        let mut es = EventSource::builder(server.url("/"))
+            .checkpoint(&store, "llm")
+            .end_on_data("[DONE]")
+            .build()
+            .unwrap();
+        let mut checkpoint = Checkpoint::new(store.clone(), "llm");
+        let mut seen = Vec::new();
+        let run_to_end = async {
+            while let Some(ev) = es.next().await {
+                if let Event::Message(m) = ev.unwrap() {
+                    seen.push(m.data().to_owned());
+                    checkpoint.commit(&m).unwrap();
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), run_to_end)
+            .await
+            .expect("the sentinel ends the stream");
+        drop(checkpoint);
+        let want: &[&str] = if run == 0 { &["1", "2", "3"] } else { &[] };
+        assert_eq!(seen, want, "run {run}");
+        assert_eq!(store.get("llm").as_deref(), Some("3"), "run {run}");
+    }
+    let sent: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_owned))
+        .collect();
+    assert_eq!(sent, [None, Some("3".to_owned())]);
+}
+
+/// What the module docs say of requests that are not a `GET`: the stored
+/// ID goes out as `Last-Event-ID` on the request itself, body and all.
+#[tokio::test]
+async fn on_a_post_the_stored_id_goes_out_with_the_request_itself() {
+    let server = TestServer::start(|_, _| Reply::status(204)).await;
+    let store = MemoryCheckpoints::new();
+    store.save("call", "17").unwrap();
+    let mut es = EventSource::post(server.url("/"))
+        .body("prompt")
+        .resume_by_get(true)
+        .checkpoint(&store, "call")
+        .build()
+        .unwrap();
+    while let Some(ev) = es.next().await {
+        ev.unwrap();
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].method, "POST");
+    assert_eq!(requests[0].header("last-event-id"), Some("17"));
+    assert_eq!(requests[0].body_text(), "prompt");
+}
