@@ -80,13 +80,14 @@ struct Args {
 }
 
 impl Args {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    /// The arguments; `None` for `--help`.
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         let (mut url, mut store, mut out) = (None, None, None);
         while let Some(arg) = args.next() {
             let slot = match arg.as_str() {
                 "--store" => &mut store,
                 "--out" => &mut out,
-                "-h" | "--help" => return Err(String::new()),
+                "-h" | "--help" => return Ok(None),
                 flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
                 _ if url.is_none() => {
                     url = Some(arg);
@@ -98,19 +99,21 @@ impl Args {
                 args.next().ok_or_else(|| format!("{arg} needs a FILE"))?,
             ));
         }
-        Ok(Args {
+        Ok(Some(Args {
             url: url.ok_or("no URL")?,
             store: store.ok_or("no --store FILE")?,
             out: out.ok_or("no --out FILE")?,
-        })
+        }))
     }
 }
 
+// One thread: the file writes and syncs block it, which suits a consumer
+// that must not read ahead of what is on disk anyway.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = match Args::parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(msg) if msg.is_empty() => {
+        Ok(Some(args)) => args,
+        Ok(None) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }

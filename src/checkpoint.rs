@@ -536,7 +536,7 @@ impl Checkpoint {
     /// Nothing is read from the store: load the starting ID with
     /// [`EventSourceBuilder::checkpoint`](crate::EventSourceBuilder::checkpoint)
     /// or [`CheckpointStore::load`]. To share a store between handles, pass
-    /// an `Arc` of it (or a reference that lives long enough).
+    /// an `Arc` of it.
     pub fn new(store: impl CheckpointStore + 'static, name: impl Into<String>) -> Checkpoint {
         Checkpoint {
             store: Box::new(store),
