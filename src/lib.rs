@@ -100,6 +100,7 @@ pub use headers::add_sse_headers;
 pub use json::{Json, JsonError, MaybeMessage, TypedError};
 pub use policy::{is_transient_status, Decision, Failure, FailureKind, MAX_SERVER_DELAY};
 pub use pool::{ClientPool, DEFAULT_STREAMS_PER_CLIENT};
+pub use redact::{redact_url, strip_credential_headers};
 pub use retry::{Backoff, RetryPolicy};
 pub use source::{EventSource, Handle, ReadyState};
 pub use stream::{BodyStream, EventStream};
