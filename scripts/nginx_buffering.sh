@@ -40,16 +40,18 @@ origin_port=$(free_port)
 proxy_port=$(free_port)
 
 # The origin: one event every 500 ms for each connection, counting
-# connections in $work/connections.
+# connections in $work/connections (a connection that sends no request is
+# not counted).
 cat >"$work/origin.py" <<'PY'
 import socket, sys, threading, time
 port, log = int(sys.argv[1]), sys.argv[2]
 lock = threading.Lock()
 def serve(conn):
-    with lock, open(log, "a") as f:
-        f.write("connection\n")
     try:
-        conn.recv(65536)
+        if not conn.recv(65536):
+            return
+        with lock, open(log, "a") as f:
+            f.write("connection\n")
         conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                      b"cache-control: no-cache\r\nconnection: close\r\n\r\n")
         for n in range(100000):
@@ -69,6 +71,12 @@ while True:
 PY
 python3 "$work/origin.py" "$origin_port" "$work/connections" &
 origin_pid=$!
+# Wait (10 s at most) until the origin listens (the probe sends no request,
+# so it is not counted).
+for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$origin_port") 2>/dev/null; then break; fi
+    sleep 0.1
+done
 
 # nginx as a distribution ships it: buffering on, nothing tuned for SSE.
 mkdir -p "$work/tmp"

@@ -9,7 +9,7 @@
 //! 1,000 streams to one origin open ten connections instead of waiting.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::gate::{Admission, Gates};
@@ -89,9 +89,10 @@ pub struct ClientPool {
 
 struct PoolInner {
     factory: Box<Factory>,
-    /// Built by [`ClientPool::default`]: its clients use the proxies of the
-    /// environment and system, so an error can name the one it went through.
-    system_proxies: bool,
+    /// Its clients use the proxies of the environment and system (see
+    /// [`ClientPool::system_proxies`]), so an error can name the one it went
+    /// through.
+    system_proxies: AtomicBool,
     per_client: AtomicUsize,
     clients: Mutex<Vec<Entry>>,
 }
@@ -126,11 +127,7 @@ impl Default for ClientPool {
     /// default crypto provider or aws-lc-rs, ALPN `h2` and `http/1.1`), so
     /// the system's root certificates are loaded once, not once per client.
     fn default() -> Self {
-        let mut pool = ClientPool::new(default_builder);
-        if let Some(inner) = Arc::get_mut(&mut pool.inner) {
-            inner.system_proxies = true;
-        }
-        pool
+        ClientPool::new(default_builder).system_proxies(true)
     }
 }
 
@@ -191,11 +188,25 @@ impl ClientPool {
         ClientPool {
             inner: Arc::new(PoolInner {
                 factory: Box::new(factory),
-                system_proxies: false,
+                system_proxies: AtomicBool::new(false),
                 per_client: AtomicUsize::new(DEFAULT_STREAMS_PER_CLIENT),
                 clients: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// Declares that the factory's clients route requests as reqwest's
+    /// defaults do, through the proxies of `HTTP_PROXY`, `HTTPS_PROXY`,
+    /// `ALL_PROXY` less `NO_PROXY` (and the system's settings with the
+    /// `system-proxy` feature): it set no `proxy` or `no_proxy` of its own.
+    /// An error of a request that went through such a proxy then names it
+    /// ([`Error::proxy`](crate::Error::proxy)). Default: on for
+    /// [`ClientPool::default`] (and the pool shared by streams built
+    /// without one), off for [`new`](Self::new), whose factory may set
+    /// proxies the stream cannot see.
+    pub fn system_proxies(self, on: bool) -> Self {
+        self.inner.system_proxies.store(on, Ordering::Relaxed);
+        self
     }
 
     /// The most streams one client carries (at least 1): set it to the
@@ -306,7 +317,7 @@ impl Lease {
     /// Whether this client routes through the environment's and system's
     /// proxies as reqwest's defaults do (the default pool's clients).
     pub(crate) fn system_proxies(&self) -> bool {
-        self.pool.system_proxies
+        self.pool.system_proxies.load(Ordering::Relaxed)
     }
 }
 

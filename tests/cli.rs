@@ -1469,3 +1469,27 @@ async fn a_callers_accept_is_kept_by_the_default_command() {
         Some("application/json, text/event-stream")
     );
 }
+
+/// SPEC rule 29: a proxy from the environment that fails is named too,
+/// without its password, by the default command.
+#[tokio::test]
+async fn a_failing_environment_proxy_is_named_without_its_credentials() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let via = format!("http://alice:pw-secret@127.0.0.1:{port}");
+    let run = ssekit_env(
+        &["http://sse.invalid/", "--max-retries", "0"],
+        &[("HTTP_PROXY", via.as_str())],
+    )
+    .await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "request through the proxy http://127.0.0.1:{port}/ failed"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("pw-secret"), "{}", run.stderr);
+}

@@ -69,6 +69,10 @@ pub struct Request {
     pub factory: Factory,
     /// The proxy of -x, redacted, for messages.
     pub proxy: Option<String>,
+    /// Neither -x nor --noproxy: requests route through the environment's
+    /// proxies as reqwest's defaults do (the library can then name one
+    /// that failed).
+    pub environment_proxies: bool,
 }
 
 impl Request {
@@ -98,6 +102,7 @@ impl Request {
             body: a.data.clone().map(|b| b.0),
             factory,
             proxy,
+            environment_proxies: a.proxy.is_none() && a.noproxy.is_none(),
         })
     }
 

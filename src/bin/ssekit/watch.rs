@@ -80,7 +80,7 @@ pub struct WatchArgs {
 fn build(a: &WatchArgs, req: &Request) -> Result<EventSource, ssekit::Error> {
     let factory = req.factory.clone();
     let mut b = EventSource::builder(a.url.as_deref().unwrap_or_default())
-        .client_pool(ClientPool::new(move || factory()))
+        .client_pool(ClientPool::new(move || factory()).system_proxies(req.environment_proxies))
         .method(req.method.clone())
         .reconnect_events(true)
         .comments(a.comments);
