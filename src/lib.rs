@@ -9,6 +9,9 @@
 //! - [`SseCodec`]: the sans-IO parser on its own, a
 //!   [`tokio_util::codec::Decoder`]; [`EventStream`] applies it to any byte
 //!   stream or [`http_body::Body`].
+//! - [`checkpoint`]: the last processed event ID kept across restarts
+//!   ([`FileCheckpoints`], [`Checkpoint`]), to resume where a consumer
+//!   stopped.
 //! - [`testing`]: deadlines and readable failures for tests of SSE servers.
 //!
 //! # Example
@@ -58,6 +61,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod builder;
+pub mod checkpoint;
 pub mod codec;
 mod dispatch;
 mod error;
@@ -80,6 +84,10 @@ mod wake;
 
 pub use builder::{
     Attempt, EventSourceBuilder, DEFAULT_IDLE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, SLOW_HEAD_WARNING,
+};
+pub use checkpoint::{
+    Checkpoint, CheckpointStore, FileCheckpoints, MemoryCheckpoints, DEFAULT_FLUSH_EVERY,
+    DEFAULT_FLUSH_INTERVAL,
 };
 pub use codec::{DecodeError, Frame, FrameCodec, SseCodec};
 pub use dispatch::{
