@@ -9,7 +9,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
 use url::Url;
 
+use crate::checkpoint::CheckpointStore;
 use crate::codec::DEFAULT_MAX_EVENT_SIZE;
+use crate::error::Kind;
 use crate::pool::Lease;
 use crate::redact::{mark_sensitive, Redacted};
 use crate::{ClientPool, Error, EventSource, RetryPolicy};
@@ -129,6 +131,7 @@ enum ClientChoice {
 /// | [`on_request`](Self::on_request) / [`on_attempt`](Self::on_attempt) | none |
 /// | [`sensitive_header`](Self::sensitive_header) | `Authorization`, `Proxy-Authorization`, `Cookie`, `X-Api-Key`, `Api-Key` |
 /// | [`last_event_id`](Self::last_event_id) | `""` (no `Last-Event-ID` header) |
+/// | [`checkpoint`](Self::checkpoint) | none |
 /// | [`retry_policy`](Self::retry_policy) | [`RetryPolicy::default`]: 1 s, ×2, 30 s cap, jitter, unlimited attempts |
 /// | [`idle_timeout`](Self::idle_timeout) | 5 minutes |
 /// | [`response_timeout`](Self::response_timeout) | 5 minutes |
@@ -168,6 +171,8 @@ pub struct EventSourceBuilder {
     body: Option<Bytes>,
     hook: Option<RequestHook>,
     last_event_id: String,
+    /// The ID loaded by `checkpoint`, which wins over `last_event_id`.
+    checkpoint_id: Option<String>,
     policy: RetryPolicy,
     idle_timeout: Option<Duration>,
     response_timeout: Option<Duration>,
@@ -214,6 +219,7 @@ impl EventSourceBuilder {
             body: None,
             hook: None,
             last_event_id: String::new(),
+            checkpoint_id: None,
             policy: RetryPolicy::default(),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
@@ -362,10 +368,19 @@ impl EventSourceBuilder {
     }
 
     /// Marks a request header as a credential, like `Authorization`: it is
-    /// not sent to another origin after a redirect, and is shown as
-    /// `Sensitive` in `Debug` output. `Authorization`,
+    /// not sent to another origin after a redirect the stream follows, and
+    /// is shown as `Sensitive` in `Debug` output. `Authorization`,
     /// `Proxy-Authorization`, `Cookie`, `X-Api-Key` and `Api-Key` always
     /// are. Invalid names are reported by [`build`](Self::build).
+    ///
+    /// The exception: a `reqwest::Client` given with
+    /// [`client`](Self::client) follows redirects by its own policy, which
+    /// strips only `Authorization`, `Cookie` and `Proxy-Authorization`;
+    /// the stream cannot strip the others. [`build`](Self::build) logs a
+    /// warning naming them. Build such a client with
+    /// `.redirect(reqwest::redirect::Policy::none())`: the stream then
+    /// follows redirects itself, stripping every credential. Streams on a
+    /// [`ClientPool`] (the default) always strip them.
     pub fn sensitive_header<K>(mut self, name: K) -> Self
     where
         K: TryInto<HeaderName>,
@@ -385,6 +400,49 @@ impl EventSourceBuilder {
     /// which sends no such header.
     pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
         self.last_event_id = id.into();
+        self
+    }
+
+    /// Starts from the ID last saved under `name` in `store` (see
+    /// [`checkpoint`](crate::checkpoint)): it is read now, and sent as
+    /// `Last-Event-ID` on the first request. A stored ID wins over
+    /// [`last_event_id`](Self::last_event_id), which remains the start when
+    /// nothing is stored. Commit processed events with a
+    /// [`Checkpoint`](crate::Checkpoint) on the same store and name.
+    /// Default: none.
+    ///
+    /// On a request that is not a `GET`, the ID goes out with the request
+    /// itself, which is re-sent: see the [module docs](crate::checkpoint)
+    /// for what a stored ID means there.
+    ///
+    /// A load error is reported by [`build`](Self::build): an error for
+    /// which [`Error::is_builder`] is true, whose source is the store's
+    /// `io::Error` (for [`FileCheckpoints`](crate::FileCheckpoints), naming
+    /// the file; print it with `{:#}`).
+    ///
+    /// ```
+    /// use ssekit::{CheckpointStore, EventSource, MemoryCheckpoints};
+    ///
+    /// let store = MemoryCheckpoints::new();
+    /// store.save("orders", "1041")?;
+    /// let es = EventSource::builder("http://127.0.0.1:8080/orders")
+    ///     .checkpoint(&store, "orders")
+    ///     .build()?;
+    /// assert_eq!(es.last_event_id(), "1041");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn checkpoint<S: CheckpointStore + ?Sized>(mut self, store: &S, name: &str) -> Self {
+        match store.load(name) {
+            Ok(id) => {
+                tracing::debug!(name, id = ?id, "loaded checkpoint");
+                self.checkpoint_id = id;
+            }
+            Err(e) => {
+                let msg = format!("cannot load checkpoint {name:?}");
+                self.error
+                    .get_or_insert_with(|| Error::with_source(Kind::Builder(msg), e));
+            }
+        }
         self
     }
 
@@ -609,10 +667,10 @@ impl EventSourceBuilder {
         if self.max_event_size == 0 {
             return Err(Error::builder("max event size must not be zero"));
         }
-        if HeaderValue::from_bytes(self.last_event_id.as_bytes()).is_err() {
+        let start_id = self.checkpoint_id.as_deref().unwrap_or(&self.last_event_id);
+        if HeaderValue::from_bytes(start_id.as_bytes()).is_err() {
             return Err(Error::builder(format!(
-                "last event ID {:?} cannot be sent in a header",
-                self.last_event_id
+                "last event ID {start_id:?} cannot be sent in a header"
             )));
         }
         if self.response_timeout == Some(Duration::ZERO) {
@@ -621,7 +679,10 @@ impl EventSourceBuilder {
             ));
         }
         let (client, lease) = match self.client {
-            ClientChoice::Client(c) => (c, None),
+            ClientChoice::Client(c) => {
+                warn_if_client_may_leak(&self.headers, &self.sensitive, &url);
+                (c, None)
+            }
             ClientChoice::Shared => lease(ClientPool::global())?,
             ClientChoice::Pool(pool) => lease(&pool)?,
         };
@@ -680,8 +741,36 @@ impl EventSourceBuilder {
             config,
             lease,
             self.max_event_size,
-            &self.last_event_id,
+            self.checkpoint_id.as_deref().unwrap_or(&self.last_event_id),
         ))
+    }
+}
+
+/// Warns that a client given with `client(...)` follows redirects by its own
+/// policy, which forwards to another origin every credential header but
+/// `Authorization`, `Cookie` and `Proxy-Authorization`: the stream cannot
+/// strip them, as it does when it follows redirects itself (SPEC rule 22).
+fn warn_if_client_may_leak(headers: &HeaderMap, sensitive: &[HeaderName], url: &Url) {
+    let exposed: Vec<&str> = headers
+        .keys()
+        .filter(|n| {
+            crate::redact::is_credential(n, sensitive)
+                && !matches!(
+                    n.as_str(),
+                    "authorization" | "cookie" | "proxy-authorization"
+                )
+        })
+        .map(HeaderName::as_str)
+        .collect();
+    if !exposed.is_empty() {
+        tracing::warn!(
+            url = %Redacted(url),
+            headers = ?exposed,
+            "a client given with client(...) follows redirects by its own policy, which sends \
+             these credential headers to another origin: build it with \
+             .redirect(reqwest::redirect::Policy::none()) to have the stream follow redirects \
+             and strip them"
+        );
     }
 }
 

@@ -667,10 +667,13 @@ impl SseCodec {
     fn partial_line(&mut self, comments: bool) -> Option<Frame> {
         if self.partial.starts_with(b"data") && matches!(self.block.data, Data::Empty) {
             // The data can be handed out without a copy: take the buffer.
+            // `split` leaves `partial` a view of the rest of the same
+            // allocation: however little room that rest has, it would keep a
+            // huge line's whole buffer alive after its event. So a huge
+            // buffer is judged before the split, by its whole capacity.
+            let huge = self.partial.capacity() > KEEP_BUFFER_UP_TO;
             let line = self.partial.split().freeze();
-            // `split` leaves `partial` a view of the same allocation: a huge
-            // line's buffer would stay alive (and be reused) after its event.
-            if self.partial.capacity() > KEEP_BUFFER_UP_TO {
+            if huge {
                 self.partial = BytesMut::new();
             }
             return self.block.field(&line, Some((&line, 0)), comments, false);

@@ -126,6 +126,10 @@ struct Registry {
     ended: Option<End>,
     handles: usize,
     close_requested: bool,
+    /// A subscription has existed: until then the driver reads nothing, so
+    /// that `spawn` then `subscribe` loses no event however late the
+    /// subscribing thread runs.
+    subscribed: bool,
     driver: Option<Waker>,
 }
 
@@ -207,9 +211,11 @@ impl Dispatcher {
     /// Spawns the driver for `source` on the current Tokio runtime, with the
     /// default capacity and [`Overflow::Backpressure`].
     ///
-    /// Subscribe right away: an event reaches the subscriptions that exist
-    /// when it arrives. To be sure none is missed, use
-    /// [`new`](Self::new), subscribe, then [`start`](Self::start).
+    /// The driver reads nothing until the first subscription exists, so the
+    /// first subscriber misses nothing, however late it subscribes. After
+    /// that, an event reaches the subscriptions that exist when it arrives:
+    /// to give several subscribers the very first event, use
+    /// [`new`](Self::new), subscribe them all, then [`start`](Self::start).
     ///
     /// # Panics
     ///
@@ -316,6 +322,10 @@ impl Dispatcher {
                 }
                 if control {
                     reg.control.push(slot.clone());
+                }
+                if !reg.subscribed {
+                    reg.subscribed = true;
+                    reg.wake_driver();
                 }
             }
         }
@@ -647,6 +657,10 @@ impl Future for Driver {
                     return Poll::Ready(());
                 }
                 wake::remember(&mut reg.driver, cx.waker());
+                if !reg.subscribed {
+                    // Woken by the first subscription.
+                    return Poll::Pending;
+                }
             }
             if this.poll_deliver(cx).is_pending() {
                 return Poll::Pending;

@@ -58,8 +58,9 @@ struct Inner {
 pub(crate) enum Kind {
     /// Invalid configuration, reported by `build()`.
     Builder(String),
-    /// The request could not be sent or its response head not read.
-    Request,
+    /// The request could not be sent or its response head not read; with
+    /// the proxy it went through (credentials hidden), when known.
+    Request(Option<Box<str>>),
     /// Reading the body failed.
     Body,
     /// No bytes arrived for the idle timeout.
@@ -239,7 +240,7 @@ impl Error {
         for e in self.chain() {
             let kind = match e.kind() {
                 Kind::Builder(_) => FailureKind::InvalidRequest,
-                Kind::Request => match e.reqwest_here() {
+                Kind::Request(_) => match e.reqwest_here() {
                     Some(r) => transport_kind(r),
                     None => FailureKind::Request,
                 },
@@ -377,6 +378,20 @@ impl Error {
         self.response().map(|r| r.body.as_str())
     }
 
+    /// The forward proxy a failed request went through (its URL, with any
+    /// password hidden), when the stream knows it: for streams on the
+    /// default client pool, which route through the proxies that reqwest
+    /// finds in `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` (less `NO_PROXY`)
+    /// and, with the `system-proxy` feature, the system's settings. The
+    /// error's message names it too: a dead proxy is not mistaken for a
+    /// dead server (SPEC rule 29).
+    pub fn proxy(&self) -> Option<&str> {
+        self.chain().find_map(|e| match e.kind() {
+            Kind::Request(proxy) => proxy.as_deref(),
+            _ => None,
+        })
+    }
+
     /// The URL that answered, for errors that carry a response.
     pub fn url(&self) -> Option<&url::Url> {
         self.response()
@@ -420,7 +435,8 @@ impl Error {
     fn fmt_layer(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
             Kind::Builder(msg) => write!(f, "invalid event source configuration: {msg}"),
-            Kind::Request => f.write_str("request failed"),
+            Kind::Request(None) => f.write_str("request failed"),
+            Kind::Request(Some(proxy)) => write!(f, "request through the proxy {proxy} failed"),
             Kind::Body => f.write_str("reading the event stream failed"),
             Kind::Timeout(d) => write!(f, "no data received for {d:?} (idle timeout)"),
             Kind::ResponseTimeout(d) => {
@@ -459,6 +475,9 @@ impl Error {
             Kind::TooLarge(limit) => write!(f, "event larger than the limit of {limit} bytes"),
             Kind::Eof => f.write_str("the server ended the stream"),
             Kind::Requested => f.write_str("reconnection requested"),
+            Kind::RetriesExhausted(0) => {
+                f.write_str("gave up: no reconnection attempts are allowed (max_attempts(0))")
+            }
             Kind::RetriesExhausted(1) => {
                 f.write_str("gave up after 1 reconnection attempt without progress")
             }

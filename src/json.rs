@@ -159,8 +159,12 @@ impl<E: std::error::Error + 'static> std::error::Error for TypedError<E> {
 ///
 /// Events whose data is empty (or only whitespace) are skipped, as are
 /// non-message items ([`Event::Open`], comments, reconnections): they are
-/// control traffic, not values. An event that does not decode yields
-/// `Err(TypedError::Json(..))` and the stream goes on.
+/// control traffic, not values. The common case is MCP's *priming* event
+/// (an `id:`, a `retry:` and an empty `data:`), which a Streamable HTTP
+/// server sends first so that the client has a place to resume from: its
+/// ID still counts (it is sent back as `Last-Event-ID`), it just yields no
+/// value. An event that does not decode yields `Err(TypedError::Json(..))`
+/// and the stream goes on.
 pub struct Json<S, T> {
     inner: S,
     _values: PhantomData<fn() -> T>,

@@ -9,6 +9,9 @@
 //! - [`SseCodec`]: the sans-IO parser on its own, a
 //!   [`tokio_util::codec::Decoder`]; [`EventStream`] applies it to any byte
 //!   stream or [`http_body::Body`].
+//! - [`checkpoint`]: the last processed event ID kept across restarts
+//!   ([`FileCheckpoints`], [`Checkpoint`]), to resume where a consumer
+//!   stopped.
 //! - [`testing`]: deadlines and readable failures for tests of SSE servers.
 //!
 //! The [`guide`] holds the reference that does not belong to one item:
@@ -41,6 +44,7 @@
 //! |---|---|---|
 //! | `rustls` | yes | TLS through reqwest's rustls backend |
 //! | `http2` | yes | HTTP/2 through reqwest |
+//! | `system-proxy` | yes | the operating system's proxy settings (macOS, Windows), besides `HTTP_PROXY` and friends |
 //! | `native-tls` | no | TLS through the platform's library |
 //! | `gzip`, `brotli`, `zstd`, `deflate` | yes | decoding compressed bodies as they stream |
 //! | `json` | no | [`MessageEvent::json`], `Json` streams, JSON request bodies |
@@ -64,26 +68,34 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+pub mod checkpoint;
 pub mod codec;
 mod dispatch;
 mod error;
 mod event;
+mod gate;
 pub mod guide;
 mod headers;
 #[cfg(feature = "json")]
 mod json;
 mod policy;
 mod pool;
+mod proxy;
 mod redact;
 mod retry;
 mod scan;
 mod source;
+mod status;
 mod stream;
 pub mod testing;
 mod wake;
 
 pub use builder::{
     Attempt, EventSourceBuilder, DEFAULT_IDLE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, SLOW_HEAD_WARNING,
+};
+pub use checkpoint::{
+    Checkpoint, CheckpointStore, FileCheckpoints, MemoryCheckpoints, DEFAULT_FLUSH_EVERY,
+    DEFAULT_FLUSH_INTERVAL,
 };
 pub use codec::{DecodeError, Frame, FrameCodec, SseCodec};
 pub use dispatch::{
@@ -97,8 +109,10 @@ pub use headers::add_sse_headers;
 pub use json::{Json, JsonError, MaybeMessage, TypedError};
 pub use policy::{is_transient_status, Decision, Failure, FailureKind, MAX_SERVER_DELAY};
 pub use pool::{ClientPool, DEFAULT_STREAMS_PER_CLIENT};
+pub use redact::{redact_url, strip_credential_headers};
 pub use retry::{Backoff, RetryPolicy};
 pub use source::{EventSource, Handle, ReadyState};
+pub use status::{Status, StatusWatch, StreamState};
 pub use stream::{BodyStream, EventStream};
 
 /// The README's examples, compiled and run as doc tests.

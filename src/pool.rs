@@ -9,9 +9,10 @@
 //! 1,000 streams to one origin open ten connections instead of waiting.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use crate::gate::{Admission, Gates};
 use crate::Error;
 
 /// The default [`ClientPool::max_streams_per_client`]: 100, the
@@ -45,10 +46,14 @@ type Factory = dyn Fn() -> reqwest::ClientBuilder + Send + Sync;
 /// then only spreads streams over several connection pools, at no cost.
 ///
 /// Over TLS a client learns that an origin speaks HTTP/2 only from its first
-/// handshake (ALPN): streams started all at once on a new client race that
-/// handshake, and each may open a connection of its own. Streams started
-/// after one has opened share its connection. (With h2c prior knowledge
-/// there is no race.)
+/// handshake (ALPN): streams started all at once on a new client would race
+/// that handshake, each opening a connection of its own (1,000 streams
+/// opened about 900). So, per client and HTTPS origin, the first stream to
+/// connect goes alone; the others wait until its response head shows the
+/// connection works (3 s at most), then share it. A connection that fails
+/// (reset, refused) makes the next reconnection go alone again, so a mass
+/// reconnection after a server restart opens one connection per client
+/// too. Plain `http` origins are not gated.
 ///
 /// | setting | default |
 /// |---|---|
@@ -84,6 +89,10 @@ pub struct ClientPool {
 
 struct PoolInner {
     factory: Box<Factory>,
+    /// Its clients use the proxies of the environment and system (see
+    /// [`ClientPool::system_proxies`]), so an error can name the one it went
+    /// through.
+    system_proxies: AtomicBool,
     per_client: AtomicUsize,
     clients: Mutex<Vec<Entry>>,
 }
@@ -91,6 +100,9 @@ struct PoolInner {
 struct Entry {
     client: reqwest::Client,
     streams: usize,
+    /// Which origins this client has a working connection to (see
+    /// `gate.rs`).
+    gates: Gates,
 }
 
 impl fmt::Debug for ClientPool {
@@ -115,7 +127,7 @@ impl Default for ClientPool {
     /// default crypto provider or aws-lc-rs, ALPN `h2` and `http/1.1`), so
     /// the system's root certificates are loaded once, not once per client.
     fn default() -> Self {
-        ClientPool::new(default_builder)
+        ClientPool::new(default_builder).system_proxies(true)
     }
 }
 
@@ -176,10 +188,25 @@ impl ClientPool {
         ClientPool {
             inner: Arc::new(PoolInner {
                 factory: Box::new(factory),
+                system_proxies: AtomicBool::new(false),
                 per_client: AtomicUsize::new(DEFAULT_STREAMS_PER_CLIENT),
                 clients: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// Declares that the factory's clients route requests as reqwest's
+    /// defaults do, through the proxies of `HTTP_PROXY`, `HTTPS_PROXY`,
+    /// `ALL_PROXY` less `NO_PROXY` (and the system's settings with the
+    /// `system-proxy` feature): it set no `proxy` or `no_proxy` of its own.
+    /// An error of a request that went through such a proxy then names it
+    /// ([`Error::proxy`](crate::Error::proxy)). Default: on for
+    /// [`ClientPool::default`] (and the pool shared by streams built
+    /// without one), off for [`new`](Self::new), whose factory may set
+    /// proxies the stream cannot see.
+    pub fn system_proxies(self, on: bool) -> Self {
+        self.inner.system_proxies.store(on, Ordering::Relaxed);
+        self
     }
 
     /// The most streams one client carries (at least 1): set it to the
@@ -217,7 +244,11 @@ impl ClientPool {
                     .map_err(|e| {
                         Error::builder(format!("building an HTTP client for the pool failed: {e}"))
                     })?;
-                clients.push(Entry { client, streams: 0 });
+                clients.push(Entry {
+                    client,
+                    streams: 0,
+                    gates: Gates::default(),
+                });
                 clients.len() - 1
             }
         };
@@ -226,6 +257,7 @@ impl ClientPool {
             client: clients[index].client.clone(),
             pool: self.inner.clone(),
             index,
+            probing: None,
         })
     }
 
@@ -241,10 +273,58 @@ pub(crate) struct Lease {
     pub(crate) client: reqwest::Client,
     pool: Arc<PoolInner>,
     index: usize,
+    /// The origin this stream is probing for its client, if it is.
+    probing: Option<Box<str>>,
+}
+
+impl Lease {
+    fn gates<R>(&self, f: impl FnOnce(&mut Gates) -> R) -> Option<R> {
+        lock(&self.pool.clients)
+            .get_mut(self.index)
+            .map(|entry| f(&mut entry.gates))
+    }
+
+    /// Admits this stream's next connection to `origin` (see `gate.rs`):
+    /// `Wait` means another stream is finding out whether a connection
+    /// works; `waker` is woken when it knows.
+    pub(crate) fn admit(&mut self, origin: &str, waker: &std::task::Waker) -> Admission {
+        if self.probing.as_deref() == Some(origin) {
+            // Ours already (an attempt restarted while probing).
+            return Admission::Probe;
+        }
+        let admission = self
+            .gates(|g| g.admit(origin, waker))
+            .unwrap_or(Admission::Go);
+        if admission == Admission::Probe {
+            self.probing = Some(origin.into());
+        }
+        admission
+    }
+
+    /// This stream's probe ended: a response head arrived (`ok`), or not.
+    pub(crate) fn probed(&mut self, ok: bool) {
+        if let Some(origin) = self.probing.take() {
+            self.gates(|g| g.probed(&origin, ok));
+        }
+    }
+
+    /// A connection to `origin` failed: the next stream to connect probes.
+    pub(crate) fn cool(&mut self, origin: &str) {
+        self.probed(false);
+        self.gates(|g| g.cool(origin));
+    }
+
+    /// Whether this client routes through the environment's and system's
+    /// proxies as reqwest's defaults do (the default pool's clients).
+    pub(crate) fn system_proxies(&self) -> bool {
+        self.pool.system_proxies.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // A stream that ends while probing hands the probe on.
+        self.probed(false);
         if let Some(entry) = lock(&self.pool.clients).get_mut(self.index) {
             entry.streams = entry.streams.saturating_sub(1);
         }

@@ -1,6 +1,10 @@
 //! Keeping secrets out of logs, `Debug` output and errors (SPEC rule 22):
 //! which headers carry credentials, and URLs with their passwords and
 //! credential query parameters hidden.
+//!
+//! Two functions are public, for code that makes its own requests and must
+//! follow the same rules (the `ssekit` command-line tool does):
+//! [`strip_credential_headers`] and [`redact_url`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -37,16 +41,46 @@ pub(crate) fn mark_sensitive(headers: &mut HeaderMap, extra: &[HeaderName]) {
     }
 }
 
-/// Removes the credential headers, before a request goes to another origin.
+/// Removes the credential headers, before a request goes to another origin:
+/// those of [`CREDENTIAL_HEADERS`], those named in `extra`, and any with a
+/// value marked sensitive.
 pub(crate) fn strip_credentials(headers: &mut HeaderMap, extra: &[HeaderName]) {
     let names: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| is_credential(name, extra))
+        .filter(|name| {
+            is_credential(name, extra) || headers.get_all(*name).iter().any(|v| v.is_sensitive())
+        })
         .cloned()
         .collect();
     for name in names {
         headers.remove(name);
     }
+}
+
+/// Removes every header that carries credentials, as a client must before
+/// it follows a redirect to another origin (scheme, host and port): the
+/// headers `Authorization`, `Proxy-Authorization`, `Cookie`, `x-api-key`
+/// and `api-key`, and any header with a value marked sensitive
+/// ([`HeaderValue::set_sensitive`](reqwest::header::HeaderValue::set_sensitive)).
+/// An [`EventSource`](crate::EventSource) does this itself; this is for
+/// code that follows redirects with its own requests.
+///
+/// # Example
+///
+/// ```
+/// use reqwest::header::{HeaderMap, HeaderValue};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-api-key", HeaderValue::from_static("k"));
+/// let mut tenant = HeaderValue::from_static("t");
+/// tenant.set_sensitive(true);
+/// headers.insert("x-tenant-token", tenant);
+/// headers.insert("accept", HeaderValue::from_static("text/event-stream"));
+/// ssekit::strip_credential_headers(&mut headers);
+/// assert_eq!(headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"]);
+/// ```
+pub fn strip_credential_headers(headers: &mut HeaderMap) {
+    strip_credentials(headers, &[]);
 }
 
 /// Whether a query parameter of this name is likely to carry a credential:
@@ -77,8 +111,21 @@ fn is_credential_param(name: &str) -> bool {
 }
 
 /// `url` without its password and the values of credential query
-/// parameters; borrowed when there is nothing to hide.
-pub(crate) fn redact_url(url: &Url) -> Cow<'_, Url> {
+/// parameters (`token`, `access_token`, `api_key`, `sig`, names ending in
+/// `token`, `secret`, `_key` and the like, `X-Amz-*`), each replaced with
+/// `redacted`; borrowed when there is nothing to hide. What ssekit shows of
+/// a URL in logs, errors and `Debug` output.
+///
+/// # Example
+///
+/// ```
+/// let url = reqwest::Url::parse("https://u:pw@h/s?access_token=abc&room=7").unwrap();
+/// assert_eq!(
+///     ssekit::redact_url(&url).as_str(),
+///     "https://u:redacted@h/s?access_token=redacted&room=7"
+/// );
+/// ```
+pub fn redact_url(url: &Url) -> Cow<'_, Url> {
     let hide_password = url.password().is_some();
     let hide_query = url.query_pairs().any(|(k, _)| is_credential_param(&k));
     if !hide_password && !hide_query {
@@ -168,6 +215,22 @@ mod tests {
         let shown = format!("{h:?}");
         assert_eq!(shown.matches("Sensitive").count(), 5, "{shown}");
         strip_credentials(&mut h, &[custom]);
+        assert_eq!(
+            h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["x-trace"]
+        );
+    }
+
+    #[test]
+    fn values_marked_sensitive_are_stripped_too() {
+        let mut h = HeaderMap::new();
+        h.insert("x-trace", HeaderValue::from_static("v"));
+        h.append("x-session", HeaderValue::from_static("public"));
+        let mut secret = HeaderValue::from_static("s");
+        secret.set_sensitive(true);
+        h.append("x-session", secret);
+        h.insert("api-key", HeaderValue::from_static("k"));
+        strip_credential_headers(&mut h);
         assert_eq!(
             h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
             ["x-trace"]

@@ -385,7 +385,7 @@ impl Iterator for Backoff {
             // Never shorter than the server asked; a little longer spreads
             // a fleet of clients.
             let extra = FIRST_JITTER_MAX.min(delay / 2);
-            uniform(&mut self.rng, delay, delay + extra)
+            uniform(&mut self.rng, delay, delay.saturating_add(extra))
         } else {
             let low = (delay / 2).max(self.floor());
             uniform(&mut self.rng, low, delay)
@@ -606,6 +606,25 @@ mod tests {
         assert_eq!(b.base(), MAX_SERVER_DELAY);
         let first = b.next().unwrap();
         assert!(first >= MAX_SERVER_DELAY && first <= MAX_SERVER_DELAY + ms(200));
+    }
+
+    #[test]
+    fn the_largest_durations_saturate_instead_of_panicking() {
+        let mut b = RetryPolicy::default()
+            .initial_delay(Duration::MAX)
+            .max_delay(Duration::MAX)
+            .multiplier(1e300)
+            .backoff();
+        for _ in 0..5 {
+            assert!(b.next().unwrap() >= Duration::from_secs(3600));
+        }
+        let mut z = RetryPolicy::default()
+            .max_delay(Duration::MAX)
+            .multiplier(1e300)
+            .jitter(false)
+            .backoff();
+        assert_eq!(z.next(), Some(Duration::from_secs(1)));
+        assert_eq!(z.next(), Some(Duration::MAX));
     }
 
     #[test]

@@ -22,10 +22,13 @@ use url::Url;
 use crate::builder::{Attempt, Config};
 use crate::error::{Kind, NotResent, Response, ERROR_BODY_LIMIT};
 use crate::event::{OpenParts, Str};
+use crate::gate::Admission;
 use crate::policy::Failure;
+use crate::policy::FailureKind;
 use crate::pool::Lease;
 use crate::redact::{redact_url, strip_credentials, Redacted};
 use crate::retry::{Retrier, Verdict};
+use crate::status::{Reporter, Status, StatusWatch, StreamState};
 use crate::wake;
 use crate::{
     add_sse_headers, Error, Event, EventSourceBuilder, Frame, MessageEvent, Open, Reconnect,
@@ -42,6 +45,12 @@ const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The most redirects followed in one attempt (as browsers and reqwest).
 const MAX_REDIRECTS: usize = 10;
+
+/// How long a stream on a pooled client waits for another stream's first
+/// connection to the same HTTPS origin before connecting anyway (see
+/// `gate.rs`): a handshake and a response head take milliseconds; a head
+/// withheld by a buffering proxy must not hold every stream back.
+const GATE_WAIT: Duration = Duration::from_secs(3);
 
 type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send>>;
 
@@ -81,7 +90,7 @@ type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Respo
 /// | `Start` | polled | `Connecting` (request sent) |
 /// | `Connecting` | 200 `text/event-stream` | `Open`, yields [`Event::Open`] |
 /// | `Connecting` | 204 | `Closed`, yields `None` |
-/// | `Connecting` | 3xx with a usable `Location` (pooled clients) | `Connecting` to the new URL |
+/// | `Connecting` | 3xx with a usable `Location` | `Connecting` to the new URL |
 /// | `Connecting` | any other status, wrong media type | `ErrorBody`, then what the [retry policy](crate::RetryPolicy) decides |
 /// | `Connecting`, `Open` | network error, response or idle timeout, end of body | what the retry policy decides |
 /// | `Open` | event over the size limit, an [error event](EventSourceBuilder::error_on_event) | `Closed` with an `Err` |
@@ -91,10 +100,11 @@ type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Respo
 /// | any but `Closed` | [`reconnect`](Self::reconnect) | `Start` |
 ///
 /// Redirects are followed by the stream when its client comes from a
-/// [`ClientPool`](crate::ClientPool) (the default): up to 10 per attempt,
+/// [`ClientPool`](crate::ClientPool) (the default) or does not follow them
+/// itself (`reqwest::redirect::Policy::none()`): up to 10 per attempt,
 /// `http` and `https` only, a loop ends the stream, and credential headers
-/// are dropped when a redirect leaves the origin. Every reconnection goes
-/// back to the original URL.
+/// are dropped when a hop leaves the origin of the request as sent (and
+/// stay dropped). Every reconnection goes back to the original URL.
 ///
 /// # Cancellation and dropping
 ///
@@ -141,6 +151,9 @@ pub struct EventSource {
     /// [`resume_by_get`](EventSourceBuilder::resume_by_get) is on: every
     /// further request is a GET.
     resumed: bool,
+    /// Waiting at the pooled client's gate for another stream's first
+    /// connection (bounded by [`GATE_WAIT`]).
+    gate_waiting: bool,
     control: Option<Arc<Control>>,
     /// An event to yield on the next poll (a requested reconnection; rare,
     /// so boxed rather than kept inline in every stream).
@@ -214,6 +227,7 @@ const RECONNECT: u8 = 2;
 struct Control {
     flags: AtomicU8,
     waker: AtomicWaker,
+    status: Arc<Reporter>,
 }
 
 /// Closes or restarts an [`EventSource`] from another task, while the
@@ -246,6 +260,37 @@ impl Handle {
     /// [`EventSource::reconnect`] does.
     pub fn reconnect(&self) {
         self.request(RECONNECT);
+    }
+
+    /// What the stream is doing now, without consuming its events: its
+    /// state and since when, the current reconnection's delay and cause,
+    /// since when it has been down, and counts of connections,
+    /// reconnections and messages. Recorded from the moment the first
+    /// `Handle` was made.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), ssekit::Error> {
+    /// use std::time::Duration;
+    /// use ssekit::{EventSource, StreamState};
+    ///
+    /// let mut es = EventSource::new("http://127.0.0.1:8080/feed")?;
+    /// let handle = es.handle();
+    /// // In a health endpoint:
+    /// let status = handle.status();
+    /// let down_for = status.down_since().map(|t| t.elapsed()).unwrap_or_default();
+    /// if matches!(status.state(), StreamState::Waiting { .. }) && down_for > Duration::from_secs(240) {
+    ///     println!("feed has been reconnecting for {down_for:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn status(&self) -> Status {
+        self.control.status.status()
+    }
+
+    /// Waits for each change of the stream's state; see [`StatusWatch`].
+    pub fn watch(&self) -> StatusWatch {
+        self.control.status.subscribe()
     }
 }
 
@@ -310,6 +355,7 @@ impl EventSource {
             connection_delivered: false,
             id_at_open: Str::EMPTY,
             resumed: false,
+            gate_waiting: false,
             control: None,
             pending: None,
             finished: false,
@@ -346,6 +392,14 @@ impl EventSource {
     /// Closes the stream: drops the connection, any timer and its place on
     /// a pooled client; the stream then yields `None`.
     pub fn close(&mut self) {
+        self.close_with(None);
+    }
+
+    /// Closes the stream, telling the watchers why (`None`: cleanly).
+    fn close_with(&mut self, error: Option<String>) {
+        if !matches!(self.state, State::Closed) {
+            self.report(|| StreamState::Closed { error });
+        }
         self.state = State::Closed;
         self.pending = None;
         self.timer = None;
@@ -372,12 +426,42 @@ impl EventSource {
         }
     }
 
-    /// A handle to close or restart this stream from another task.
+    /// The state as a [`Status`] reports it.
+    fn stream_state(&self) -> StreamState {
+        let attempt = self.retrier.attempt();
+        match (&self.state, &self.last_failure) {
+            (State::Start, None) if self.connections == 0 => StreamState::Idle,
+            (State::Start | State::Connecting(_) | State::ErrorBody(_), _) => {
+                StreamState::Connecting { attempt }
+            }
+            (State::Open(_) | State::Json(_), _) => StreamState::Open,
+            (State::Waiting, Some(cause)) => StreamState::Waiting {
+                attempt,
+                delay: Duration::ZERO,
+                cause: cause.clone(),
+            },
+            (State::Waiting, None) => StreamState::Connecting { attempt },
+            (State::Closed, _) => StreamState::Closed { error: None },
+        }
+    }
+
+    /// Tells the [`Handle`]s' watchers (if any) about a change of state.
+    fn report(&self, state: impl FnOnce() -> StreamState) {
+        if let Some(control) = &self.control {
+            control.status.set(state());
+        }
+    }
+
+    /// A handle to close or restart this stream from another task, and to
+    /// watch what it is doing ([`Handle::status`]).
     pub fn handle(&mut self) -> Handle {
+        let state = self.stream_state();
+        let connections = self.connections;
         let control = self.control.get_or_insert_with(|| {
             Arc::new(Control {
                 flags: AtomicU8::new(0),
                 waker: AtomicWaker::new(),
+                status: Arc::new(Reporter::new(state, connections)),
             })
         });
         Handle {
@@ -427,9 +511,11 @@ impl EventSource {
                     };
                     hook(&mut request, &info);
                 }
-                // A pooled client does not follow redirects: the stream does,
-                // from a copy of the request as sent.
-                let copy = self.lease.as_ref().and_then(|_| request.try_clone());
+                // A pooled client (or one built with `Policy::none()`) does
+                // not follow redirects: the stream does, from a copy of the
+                // request as sent. A client that follows them itself never
+                // shows the stream a redirect it could follow.
+                let copy = request.try_clone();
                 let visited = vec![request.url().clone()];
                 Connecting {
                     response: Box::pin(cfg.client.execute(request)),
@@ -449,6 +535,45 @@ impl EventSource {
                 slow_warning: false,
             },
         }
+    }
+
+    /// The URL the next attempt starts from.
+    fn request_url(&self) -> &Url {
+        match &self.config.resume_by_get {
+            Some(to) if self.resumed => to,
+            _ => &self.config.url,
+        }
+    }
+
+    /// The origin whose first connection on a pooled client is gated
+    /// (HTTPS only: the HTTP/2-or-not race is ALPN's).
+    fn gated_origin(&self) -> Option<String> {
+        let url = self.request_url();
+        (self.lease.is_some() && url.scheme() == "https")
+            .then(|| url.origin().ascii_serialization())
+    }
+
+    /// Waits, on a pooled client, while another stream makes the client's
+    /// first connection to the same HTTPS origin (bounded by [`GATE_WAIT`]).
+    fn poll_admit(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(origin) = self.gated_origin() else {
+            return Poll::Ready(());
+        };
+        let lease = self.lease.as_mut().expect("gated only with a lease");
+        if lease.admit(&origin, cx.waker()) != Admission::Wait {
+            self.gate_waiting = false;
+            return Poll::Ready(());
+        }
+        if !std::mem::replace(&mut self.gate_waiting, true) {
+            self.arm(after(Instant::now(), GATE_WAIT));
+        }
+        let timer = self.timer.as_mut().expect("armed above");
+        if timer.as_mut().poll(cx).is_ready() {
+            tracing::debug!(url = %Redacted(&self.config.url), "connecting without waiting longer for the client's first connection");
+            self.gate_waiting = false;
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 
     /// Arms the shared timer for `deadline`.
@@ -471,8 +596,8 @@ impl EventSource {
             (None, Some(i)) => (i, Some(Kind::Timeout(i))),
             (None, None) => (Duration::MAX, None),
         };
+        conn.deadline_at = kind.is_some().then(|| after(now, wait));
         conn.deadline = kind;
-        conn.deadline_at = now.checked_add(wait).filter(|_| conn.deadline.is_some());
         conn.slow_warning = wait > SLOW_HEAD_WARNING;
         if conn.slow_warning {
             self.arm(now + SLOW_HEAD_WARNING);
@@ -487,7 +612,7 @@ impl EventSource {
         if let Some(idle) = self.config.idle_timeout {
             self.activity = true;
             self.quiet_ticks = 0;
-            self.arm(Instant::now() + idle / IDLE_TICKS);
+            self.arm(after(Instant::now(), idle / IDLE_TICKS));
         }
     }
 
@@ -529,7 +654,9 @@ impl EventSource {
                     return Poll::Ready(idle);
                 }
             }
-            timer.as_mut().reset(Instant::now() + idle / IDLE_TICKS);
+            timer
+                .as_mut()
+                .reset(after(Instant::now(), idle / IDLE_TICKS));
         }
     }
 
@@ -589,6 +716,7 @@ impl EventSource {
                 State::Open(body)
             };
             self.start_idle();
+            self.report(|| StreamState::Open);
             return Ok(Some(Event::Open(open)));
         }
         if status == StatusCode::NO_CONTENT {
@@ -746,6 +874,9 @@ impl EventSource {
                     let message = MessageEvent::new("message", data, self.codec.last_event_id());
                     self.connection_delivered = true;
                     self.delivered_any = true;
+                    if let Some(control) = &self.control {
+                        control.status.event();
+                    }
                     tracing::info!(url = %Redacted(&self.config.url), "JSON answer received; stream closed");
                     self.close();
                     return Poll::Ready(Ok(Event::Message(message)));
@@ -772,6 +903,9 @@ impl EventSource {
                     }
                     self.connection_delivered = true;
                     self.delivered_any = true;
+                    if let Some(control) = &self.control {
+                        control.status.event();
+                    }
                     return Poll::Ready(Ok(Event::Message(m)));
                 }
                 Ok(Some(Frame::Comment(c))) => return Poll::Ready(Ok(Event::Comment(c))),
@@ -825,6 +959,16 @@ impl EventSource {
             .delivered(delivered)
             .progress(progress)
             .open_for(open_for);
+        if matches!(
+            failure.kind(),
+            FailureKind::Connect | FailureKind::Request | FailureKind::Body
+        ) {
+            // The connection may be gone for every stream of this client:
+            // the next to reconnect finds out before the others follow.
+            if let (Some(origin), Some(lease)) = (self.gated_origin(), self.lease.as_mut()) {
+                lease.cool(&origin);
+            }
+        }
         let exact_first = self.config.resume_by_get.is_some();
         let verdict = self
             .retrier
@@ -881,9 +1025,14 @@ impl EventSource {
             cause = %cause,
             "reconnecting"
         );
-        self.arm(now + delay);
+        self.arm(after(now, delay));
         let cause = Arc::new(cause);
         self.last_failure = Some(cause.clone());
+        self.report(|| StreamState::Waiting {
+            attempt,
+            delay,
+            cause: cause.clone(),
+        });
         self.config.reconnect_events.then(|| {
             Ok(Event::Reconnecting(Reconnect {
                 attempt,
@@ -898,7 +1047,8 @@ impl EventSource {
             error.set_truncated();
         }
         tracing::error!(url = %Redacted(&self.config.url), error = %error, "stream ended");
-        self.close();
+        let reason = self.control.as_ref().map(|_| format!("{error:#}"));
+        self.close_with(reason);
         error
     }
 
@@ -919,7 +1069,12 @@ impl EventSource {
             unreachable!("only called in Connecting")
         };
         let result = match conn.response.as_mut().poll(cx) {
-            Poll::Ready(r) => r,
+            Poll::Ready(r) => {
+                if let Some(lease) = self.lease.as_mut() {
+                    lease.probed(r.is_ok());
+                }
+                r
+            }
             Poll::Pending => loop {
                 let armed = conn.slow_warning || conn.deadline_at.is_some();
                 let fired = armed
@@ -951,6 +1106,9 @@ impl EventSource {
                     continue;
                 }
                 let kind = conn.deadline.take().expect("armed with a deadline");
+                if let Some(lease) = self.lease.as_mut() {
+                    lease.probed(false);
+                }
                 return Poll::Ready(Err(Error::new(kind)));
             },
         };
@@ -960,13 +1118,27 @@ impl EventSource {
         };
         let outcome = match result {
             Ok(response) => self.on_response(response, &mut conn),
-            Err(e) => Err(Error::with_source(Kind::Request, redacted(e))),
+            Err(e) => {
+                let proxy = self
+                    .lease
+                    .as_ref()
+                    .filter(|lease| lease.system_proxies())
+                    .and_then(|_| crate::proxy::for_url(e.url().unwrap_or(&self.config.url)));
+                Err(Error::with_source(Kind::Request(proxy), redacted(e)))
+            }
         };
         // A redirect moved the attempt's state into the new `Connecting`;
         // otherwise it is no longer needed.
         drop(conn);
         Poll::Ready(outcome)
     }
+}
+
+/// `now + wait`, saturated: a timer for `Duration::MAX` is set about 30
+/// years ahead (as Tokio does for its own "never") instead of overflowing.
+fn after(now: Instant, wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    now.checked_add(wait.min(FAR)).unwrap_or(now)
 }
 
 /// A reqwest error with the URL's secrets hidden (its `Display` shows it).
@@ -1020,6 +1192,9 @@ impl Stream for EventSource {
             match &mut this.state {
                 State::Closed => return Poll::Ready(None),
                 State::Start => {
+                    ready!(this.poll_admit(cx));
+                    let attempt = this.retrier.attempt();
+                    this.report(|| StreamState::Connecting { attempt });
                     let mut conn = this.connect();
                     this.arm_response_deadline(&mut conn);
                     this.state = State::Connecting(Box::new(conn));
@@ -1091,6 +1266,15 @@ impl Stream for EventSource {
         match self.state {
             State::Closed => (0, Some(0)),
             _ => (0, None),
+        }
+    }
+}
+
+impl Drop for EventSource {
+    fn drop(&mut self) {
+        // A watcher learns that the stream is gone.
+        if !matches!(self.state, State::Closed) {
+            self.report(|| StreamState::Closed { error: None });
         }
     }
 }

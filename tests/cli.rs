@@ -1105,3 +1105,391 @@ async fn a_bad_cacert_file_is_bad_usage() {
     run.assert_code(2);
     assert!(run.stderr.contains(&missing), "{}", run.stderr);
 }
+
+/// An error body's control characters are escaped on the terminal (the
+/// run helper fails on any escape sequence in the output).
+#[tokio::test]
+async fn an_error_body_has_its_control_characters_escaped() {
+    let server = TestServer::start(|_, _| {
+        Reply::status(403)
+            .header("content-type", "text/plain")
+            .body("denied\x1b[2J\x07\r\nnext line")
+    })
+    .await;
+    let run = ssekit(&[&server.url("/")]).await;
+    run.assert_code(1);
+    assert!(!run.stderr.contains('\x07'), "{:?}", run.stderr);
+    assert!(
+        run.stderr.contains("denied\\u{1b}[2J\\u{7}"),
+        "{}",
+        run.stderr
+    );
+}
+
+// ---- proxies ----------------------------------------------------------------
+
+/// Runs the CLI with no proxy variables from the environment but `env`.
+async fn ssekit_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let start = Instant::now();
+    let mut cmd = command(args);
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().copied());
+    let out = tokio::time::timeout(LIMIT, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("ssekit {args:?} did not exit within {LIMIT:?}"))
+        .unwrap();
+    Run {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code: out.status.code().expect("exited"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// A forward proxy for plain HTTP: it gets the absolute URL as the
+/// request target and answers with one event.
+async fn proxy() -> ssekit::testing::MockServer {
+    ssekit::testing::MockServer::start(
+        ssekit::testing::Script::sse()
+            .write("id: 1\ndata: via proxy\n\n")
+            .stall(),
+    )
+    .await
+    .unwrap()
+}
+
+/// -x sends every subcommand's requests through the proxy, with the
+/// proxy's credentials as Proxy-Authorization, and prints them nowhere.
+#[tokio::test]
+async fn proxy_flag_is_used_by_every_subcommand() {
+    let proxy = proxy().await;
+    let via = format!("http://alice:pw-secret@{}", proxy.addr());
+    let file = TempFile::new(b"");
+    let runs = [
+        ssekit_env(
+            &["http://sse.invalid/feed", "-x", &via, "--max-events", "1"],
+            &[],
+        )
+        .await,
+        ssekit_env(
+            &[
+                "check",
+                "http://sse.invalid/feed",
+                "--proxy",
+                &via,
+                "--duration",
+                "0.5",
+            ],
+            &[],
+        )
+        .await,
+        ssekit_env(
+            &[
+                "record",
+                "http://sse.invalid/feed",
+                "-x",
+                &via,
+                "-o",
+                file.path(),
+                "--max-events",
+                "1",
+            ],
+            &[],
+        )
+        .await,
+    ];
+    for run in &runs {
+        assert!(
+            run.code == 0 || run.args[0] == "check",
+            "{:?}: {}\n{}",
+            run.args,
+            run.stdout,
+            run.stderr
+        );
+        for text in [&run.stdout, &run.stderr] {
+            assert!(!text.contains("pw-secret"), "{:?}: {text}", run.args);
+        }
+    }
+    assert!(runs[0].stdout.contains("via proxy"), "{}", runs[0].stdout);
+    let requests = proxy.requests();
+    assert!(requests.len() >= 3, "{requests:?}");
+    for r in &requests {
+        assert_eq!(r.path(), "http://sse.invalid/feed");
+        // Basic base64("alice:pw-secret").
+        assert_eq!(
+            r.header("proxy-authorization"),
+            Some("Basic YWxpY2U6cHctc2VjcmV0")
+        );
+    }
+}
+
+/// --noproxy lists hosts reached directly, with -x or with the proxy of
+/// the environment (replacing NO_PROXY); '*' turns every proxy off.
+#[tokio::test]
+async fn noproxy_bypasses_the_proxy_for_the_hosts_listed() {
+    let proxy = proxy().await;
+    let origin = TestServer::start(|_, _| Reply::sse().body("data: direct\n\n").stall()).await;
+    let url = origin.url("/");
+    let via = format!("http://{}", proxy.addr());
+    let direct = |run: &Run| {
+        run.assert_code(0);
+        assert!(run.stdout.contains("direct"), "{}", run.stdout);
+    };
+    direct(
+        &ssekit_env(
+            &[
+                &url,
+                "-x",
+                &via,
+                "--noproxy",
+                "127.0.0.1",
+                "--max-events",
+                "1",
+            ],
+            &[],
+        )
+        .await,
+    );
+    direct(
+        &ssekit_env(
+            &[
+                &url,
+                "--noproxy",
+                "localhost, 127.0.0.0/8",
+                "--max-events",
+                "1",
+            ],
+            &[("HTTP_PROXY", &via), ("NO_PROXY", "other.example")],
+        )
+        .await,
+    );
+    direct(
+        &ssekit_env(
+            &[&url, "--noproxy", "*", "--max-events", "1"],
+            &[("ALL_PROXY", &via)],
+        )
+        .await,
+    );
+    assert_eq!(proxy.request_count(), 0);
+    // Without --noproxy, the environment's proxy is used.
+    let run = ssekit_env(&[&url, "--max-events", "1"], &[("HTTP_PROXY", &via)]).await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("via proxy"), "{}", run.stdout);
+    assert_eq!(proxy.request_count(), 1);
+}
+
+/// A proxy that cannot be reached is named in check's and record's error,
+/// without its credentials; a malformed one is bad usage.
+#[tokio::test]
+async fn a_failing_proxy_is_named_without_its_credentials() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let via = format!("http://alice:pw-secret@127.0.0.1:{port}");
+    let file = TempFile::new(b"");
+    let run = ssekit_env(
+        &[
+            "record",
+            "http://sse.invalid/",
+            "-x",
+            &via,
+            "-o",
+            file.path(),
+        ],
+        &[],
+    )
+    .await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "through the proxy http://alice:redacted@127.0.0.1:{port}/"
+        )),
+        "{}",
+        run.stderr
+    );
+    let run = ssekit_env(&["check", "http://sse.invalid/", "-x", &via, "--json"], &[]).await;
+    run.assert_code(1);
+    assert!(
+        run.stdout
+            .contains("through the proxy http://alice:redacted@"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("pw-secret") && !run.stderr.contains("pw-secret"));
+    // The default command: its reconnections and final error name it.
+    let run = ssekit_env(
+        &[
+            "http://sse.invalid/",
+            "-x",
+            &via,
+            "--max-retries",
+            "1",
+            "--retry-delay",
+            "0.05",
+        ],
+        &[],
+    )
+    .await;
+    run.assert_code(1);
+    let named = format!("through the proxy http://alice:redacted@127.0.0.1:{port}/");
+    assert_eq!(run.stderr.matches(&named).count(), 2, "{}", run.stderr);
+    assert!(!run.stderr.contains("pw-secret"), "{}", run.stderr);
+    let run = ssekit_env(
+        &[
+            "http://sse.invalid/",
+            "-x",
+            &via,
+            "--max-retries",
+            "0",
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    run.assert_code(1);
+    let error = &run.json_of_kind("error")[0];
+    assert_eq!(
+        error["proxy"],
+        format!("http://alice:redacted@127.0.0.1:{port}/")
+    );
+
+    let run = ssekit_env(&["http://127.0.0.1:9/", "-x", "ftp://u:pw-secret@h/"], &[]).await;
+    run.assert_code(2);
+    assert!(!run.stderr.contains("pw-secret"), "{}", run.stderr);
+    assert!(run.stderr.contains("--proxy"), "{}", run.stderr);
+}
+
+// ---- library settings ----------------------------------------------------------
+
+/// --response-timeout bounds the wait for a response head.
+#[tokio::test]
+async fn response_timeout_bounds_the_wait_for_a_head() {
+    let server =
+        TestServer::start(|_, _| Reply::sse().delay_head(Duration::from_secs(60)).stall()).await;
+    let run = ssekit(&[
+        &server.url("/"),
+        "--response-timeout",
+        "0.5",
+        "--max-retries",
+        "0",
+    ])
+    .await;
+    run.assert_code(1);
+    assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
+    assert!(run.stderr.contains("response"), "{}", run.stderr);
+}
+
+/// --error-event TYPE (repeatable) ends the stream with exit 1 at such an
+/// event, which is shown as the error, not printed as an event.
+#[tokio::test]
+async fn error_event_ends_the_stream_with_exit_one() {
+    let server = TestServer::start(|_, _| {
+        Reply::sse()
+            .body("data: partial\n\n")
+            .body("event: error\ndata: {\"type\":\"overloaded_error\"}\n\n")
+            .stall()
+    })
+    .await;
+    let run = ssekit(&[
+        &server.url("/"),
+        "--error-event",
+        "fault",
+        "--error-event",
+        "error",
+    ])
+    .await;
+    run.assert_code(1);
+    assert_eq!(run.stdout, "message: partial\n");
+    assert!(run.stderr.contains("overloaded_error"), "{}", run.stderr);
+    // Without the flag it is an event like any other.
+    let run = ssekit(&[&server.url("/"), "--max-events", "2"]).await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("overloaded_error"), "{}", run.stdout);
+}
+
+/// --resume-by-get: a POST answer that carried an id is resumed by a GET
+/// with Last-Event-ID and no body, never by the POST again.
+#[tokio::test]
+async fn resume_by_get_resumes_a_post_answer_with_a_get() {
+    const FIRST: &str = "retry: 10\nid: 1\ndata: first\n\n";
+    let server = TestServer::start(|_, i| match i {
+        0 => Reply::sse().body(FIRST).drop_after(FIRST.len()),
+        _ => Reply::sse().body("id: 2\ndata: second\n\n").stall(),
+    })
+    .await;
+    let run = ssekit(&[
+        &server.url("/mcp"),
+        "-d",
+        "{\"method\":\"tools/call\"}",
+        "--resume-by-get",
+        "--max-events",
+        "2",
+    ])
+    .await;
+    run.assert_code(0);
+    assert_eq!(run.stdout, "message id=1: first\nmessage id=2: second\n");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!((reqs[0].method.as_str(), reqs[0].body.len()), ("POST", 23));
+    assert_eq!(reqs[1].method, "GET");
+    assert!(reqs[1].body.is_empty());
+    assert_eq!(reqs[1].header("last-event-id"), Some("1"));
+    assert_eq!(reqs[1].header("content-type"), None);
+}
+
+/// The default command keeps a caller's Accept too, adding
+/// text/event-stream to it (the library's rule 17).
+#[tokio::test]
+async fn a_callers_accept_is_kept_by_the_default_command() {
+    let server = TestServer::start(|_, _| Reply::sse().body("data: ok\n\n").stall()).await;
+    let run = ssekit(&[
+        &server.url("/"),
+        "-H",
+        "Accept: application/json",
+        "--max-events",
+        "1",
+    ])
+    .await;
+    run.assert_code(0);
+    let reqs = server.requests();
+    assert_eq!(
+        reqs[0].header("accept"),
+        Some("application/json, text/event-stream")
+    );
+}
+
+/// SPEC rule 29: a proxy from the environment that fails is named too,
+/// without its password, by the default command.
+#[tokio::test]
+async fn a_failing_environment_proxy_is_named_without_its_credentials() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let via = format!("http://alice:pw-secret@127.0.0.1:{port}");
+    let run = ssekit_env(
+        &["http://sse.invalid/", "--max-retries", "0"],
+        &[("HTTP_PROXY", via.as_str())],
+    )
+    .await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "request through the proxy http://127.0.0.1:{port}/ failed"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("pw-secret"), "{}", run.stderr);
+}

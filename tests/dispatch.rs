@@ -375,3 +375,21 @@ async fn new_then_start_misses_no_event() {
     }
     assert_eq!(server.request_count(), 1);
 }
+
+/// Issue 20: `spawn` then `subscribe`, with the subscribing task delayed
+/// 300 ms (as a descheduled thread would be): the driver reads nothing
+/// before the first subscription, so the first events are not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_first_subscriber_after_spawn_loses_nothing() {
+    let server =
+        TestServer::start(|_, _| Reply::sse().body("data: first\n\ndata: second\n\n").stall())
+            .await;
+    let hub = Dispatcher::spawn(EventSource::new(server.url("/")).unwrap());
+    // The driver runs on the other worker meanwhile; before the fix it read
+    // and dropped both events here.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.request_count(), 0, "read before anyone subscribed");
+    let mut sub = hub.subscribe("message");
+    assert_eq!(next_data(&mut sub).await, "first");
+    assert_eq!(next_data(&mut sub).await, "second");
+}

@@ -326,3 +326,141 @@ async fn dropping_the_server_closes_its_connections() {
     let err = es.next_message_within(LIMIT).await.unwrap_err();
     assert!(err.stream_error().is_some(), "{err}");
 }
+
+/// Sends `request` on a new connection and reads the answer to its end.
+async fn raw_request(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(LIMIT, socket.read_to_end(&mut answer))
+        .await
+        .expect("an answer within the limit")
+        .unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn keep_requests_keeps_the_latest_or_none() {
+    let server = MockServer::builder()
+        .script(Script::status(204))
+        .keep_requests(2)
+        .start()
+        .await
+        .unwrap();
+    for k in 0..5 {
+        let req = format!("POST /{k} HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc");
+        let answer = raw_request(server.addr(), req.as_bytes()).await;
+        assert!(answer.starts_with(b"HTTP/1.1 204"));
+    }
+    assert_eq!(server.request_count(), 5);
+    let kept = server.requests();
+    let seen: Vec<_> = kept.iter().map(|r| (r.index(), r.path())).collect();
+    assert_eq!(seen, [(3, "/3"), (4, "/4")]);
+    assert_eq!(server.wait_for_requests(5, LIMIT).await.len(), 2);
+
+    // None kept: still counted, numbered and answered.
+    let indices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = indices.clone();
+    let server = MockServer::builder()
+        .responder(move |req| {
+            seen.lock().unwrap().push(req.index());
+            Script::status(204)
+        })
+        .keep_requests(0)
+        .start()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        raw_request(server.addr(), b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    }
+    assert_eq!(server.request_count(), 3);
+    assert!(server.requests().is_empty());
+    assert_eq!(*indices.lock().unwrap(), [0, 1, 2]);
+}
+
+/// A client that never finishes its request head (or body) is dropped
+/// after the read timeout, 30 s by default, instead of holding its task
+/// for ever. Paused clock: the timeout passes at once.
+#[tokio::test(start_paused = true)]
+async fn an_unfinished_request_is_dropped_after_the_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for (read_timeout, request) in [
+        (None, &b"GET / HTTP/1.1\r\nhost: x\r\n"[..]),
+        (Some(Duration::from_secs(2)), b"GET / HTTP/1.1\r\nhost"),
+        (None, b"POST / HTTP/1.1\r\ncontent-length: 10\r\n\r\nabc"),
+    ] {
+        let mut builder = MockServer::builder().script(Script::status(204));
+        if let Some(t) = read_timeout {
+            builder = builder.read_timeout(t);
+        }
+        let server = builder.start().await.unwrap();
+        let mut socket = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+        socket.write_all(request).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(600), socket.read(&mut buf))
+            .await
+            .expect("the server still holds the connection")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "closed without an answer");
+        let waited = started.elapsed();
+        let expected = read_timeout.unwrap_or(Duration::from_secs(30));
+        assert!(
+            waited >= expected && waited < expected + Duration::from_secs(5),
+            "{waited:?}"
+        );
+        assert_eq!(server.request_count(), 0);
+    }
+}
+
+/// The end of a request head is found however the head is cut, and a head
+/// sent a byte at a time is still read.
+#[tokio::test]
+async fn a_trickled_request_head_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = MockServer::start(Script::status(204)).await.unwrap();
+    let head = format!("GET /slow HTTP/1.1\r\nx-pad: {}\r\n\r\n", "p".repeat(2000));
+    let mut socket = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    socket.set_nodelay(true).unwrap();
+    for byte in head.as_bytes() {
+        socket.write_all(std::slice::from_ref(byte)).await.unwrap();
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(LIMIT, socket.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 204"));
+    let reqs = server.requests();
+    assert_eq!(reqs[0].path(), "/slow");
+    assert_eq!(reqs[0].header("x-pad").map(str::len), Some(2000));
+}
+
+/// A non-ASCII Last-Event-ID, as a client sends it (its UTF-8 bytes),
+/// reaches `last_event_id()`; invalid UTF-8 is replaced, not hidden.
+#[tokio::test]
+async fn a_non_ascii_last_event_id_is_decoded() {
+    let server = MockServer::start(Script::sse().event("ok").stall())
+        .await
+        .unwrap();
+    let mut es = EventSource::builder(server.url("/"))
+        .last_event_id("café-№7")
+        .build()
+        .unwrap();
+    es.next_message_within(LIMIT).await.unwrap();
+    let reqs = server.wait_for_requests(1, LIMIT).await;
+    assert_eq!(reqs[0].last_event_id(), Some("café-№7"));
+    assert_eq!(reqs[0].header("last-event-id"), Some("café-№7"));
+
+    let server = MockServer::start(Script::status(204)).await.unwrap();
+    raw_request(
+        server.addr(),
+        b"GET / HTTP/1.1\r\nlast-event-id: a\xffb\r\nx-latin1: \xe9\r\n\r\n",
+    )
+    .await;
+    let r = &server.requests()[0];
+    assert_eq!(r.last_event_id(), Some("a\u{fffd}b"));
+    assert_eq!(r.header("x-latin1"), None, "not UTF-8");
+    assert_eq!(r.headers()["x-latin1"].as_bytes(), b"\xe9");
+}

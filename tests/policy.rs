@@ -868,3 +868,104 @@ async fn deflate_bodies_are_decoded_as_they_stream() {
     let mut es = EventSource::new(server.url("/")).unwrap();
     assert_eq!(message(&mut es).await.data(), "squeezed");
 }
+
+/// Issue 20, item 3: "another origin" is the origin of the hop as sent. An
+/// `on_attempt` hook moves the attempt to a fallback origin: a same-origin
+/// redirect there keeps `Authorization` (the fallback would answer 401), and
+/// a credential the hook set for the fallback does not follow a redirect
+/// back to the original origin.
+#[tokio::test]
+async fn credentials_follow_the_origin_of_each_hop_as_sent() {
+    let home = TestServer::start(|_, _| Reply::sse().body("data: home\n\n").stall()).await;
+    let back_home = home.url("/events");
+    let fallback = TestServer::start(move |req, _| match req.path.as_str() {
+        "/events" => Reply::redirect(301, "/events/"),
+        "/go-home" => Reply::redirect(307, &back_home),
+        _ if req.header("authorization").is_none() => Reply::status(401),
+        _ => Reply::sse().body("data: fallback\n\n").stall(),
+    })
+    .await;
+    for (path, want) in [("/events", "fallback"), ("/go-home", "home")] {
+        let to = fallback.url(path);
+        let mut es = EventSource::builder(home.url("/unused"))
+            .bearer_auth("t0ken")
+            .on_attempt(move |request, _| {
+                *request.url_mut() = to.parse().unwrap();
+                request
+                    .headers_mut()
+                    .insert("x-api-key", "fallback-key".parse().unwrap());
+            })
+            .build()
+            .unwrap();
+        assert_eq!(message(&mut es).await.data(), want, "{path}");
+    }
+    let at_fallback = fallback.requests();
+    assert_eq!(at_fallback[1].path, "/events/");
+    assert_eq!(at_fallback[1].header("authorization"), Some("Bearer t0ken"));
+    assert_eq!(at_fallback[1].header("x-api-key"), Some("fallback-key"));
+    let at_home = home.requests();
+    assert_eq!(at_home.len(), 1, "{at_home:?}");
+    assert_eq!(
+        at_home[0].header("x-api-key"),
+        None,
+        "the hook's key went home"
+    );
+    assert_eq!(at_home[0].header("authorization"), None);
+}
+
+/// Issue 20, item 2: a client of the caller's own that does not follow
+/// redirects (`Policy::none()`) has them followed by the stream, which
+/// strips every credential on a cross-origin hop; one that follows them
+/// itself cannot be stripped, and `build()` says so in the log.
+#[tokio::test]
+async fn a_clients_own_redirects_are_taken_over_or_warned_about() {
+    let other = TestServer::start(|_, _| Reply::sse().body("data: elsewhere\n\n").stall()).await;
+    let elsewhere = other.url("/events");
+    let origin = TestServer::start(move |_, _| Reply::redirect(302, &elsewhere)).await;
+    let logs = Arc::new(Mutex::new(String::new()));
+    let _guard = tracing::subscriber::set_default(Capture(logs.clone()));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut es = EventSource::builder(origin.url("/"))
+        .client(client)
+        .header("x-api-key", "k1")
+        .header("x-tenant-secret", "k3")
+        .sensitive_header("x-tenant-secret")
+        .build()
+        .unwrap();
+    assert_eq!(message(&mut es).await.data(), "elsewhere");
+    let req = &other.requests()[0];
+    assert_eq!(req.header("x-api-key"), None);
+    assert_eq!(req.header("x-tenant-secret"), None);
+    let warned = logs.lock().unwrap().clone();
+    assert!(
+        warned.contains("follows redirects by its own policy")
+            && warned.contains("x-api-key")
+            && warned.contains("x-tenant-secret"),
+        "{warned}"
+    );
+}
+
+/// SPEC rule 28: a slow head is waited for, visibly: one warning that
+/// names buffering, after 10 s.
+#[tokio::test(start_paused = true)]
+async fn a_slow_head_is_logged_as_likely_buffering() {
+    paused();
+    let server = TestServer::start(|_, _| {
+        Reply::sse()
+            .delay_head(Duration::from_secs(30))
+            .body("data: late\n\n")
+            .stall()
+    })
+    .await;
+    let logs = Arc::new(Mutex::new(String::new()));
+    let _guard = tracing::subscriber::set_default(Capture(logs.clone()));
+    let mut es = EventSource::new(server.url("/")).unwrap();
+    assert_eq!(message(&mut es).await.data(), "late");
+    let logs = logs.lock().unwrap().clone();
+    let warnings = logs.matches("proxy_buffering").count();
+    assert_eq!(warnings, 1, "{logs}");
+    assert!(logs.contains("X-Accel-Buffering: no"), "{logs}");
+}

@@ -347,3 +347,47 @@ async fn a_stalled_body_of_the_wrong_media_type_ends_the_stream_five_seconds_aft
     assert!(e.is_content_type(), "{e:?}");
     assert_eq!(e.body(), Some("abcd"));
 }
+
+/// Issue 20: the largest durations saturate (a timer about 30 years ahead)
+/// instead of panicking on the first poll or at a reconnection.
+#[tokio::test(start_paused = true)]
+async fn the_largest_durations_never_panic() {
+    let server = TestServer::start(|_, n| match n {
+        0 | 1 => Reply::status(503),
+        _ => Reply::sse()
+            .delay_head(secs(1))
+            .body("data: ok\n\n")
+            .stall(),
+    })
+    .await;
+    // A response timeout of Duration::MAX with no idle timeout; an idle
+    // timeout of Duration::MAX with the default response timeout.
+    for (response, idle) in [(Some(Duration::MAX), None), (None, Some(Duration::MAX))] {
+        let quiet = TestServer::start(|_, _| {
+            Reply::sse()
+                .delay_head(secs(1))
+                .body("data: ok\n\n")
+                .stall()
+        })
+        .await;
+        let mut es = EventSource::builder(quiet.url("/"))
+            .response_timeout(response)
+            .idle_timeout(idle)
+            .build()
+            .unwrap();
+        assert_eq!(message(&mut es, secs(60)).await.data(), "ok");
+    }
+    // A grown delay of Duration::MAX: the second 503 schedules it.
+    let mut es = EventSource::builder(server.url("/"))
+        .retry_policy(
+            ssekit::RetryPolicy::default()
+                .max_delay(Duration::MAX)
+                .multiplier(1e300)
+                .jitter(false),
+        )
+        .reconnect_events(true)
+        .build()
+        .unwrap();
+    assert_eq!(reconnecting(&mut es, secs(60)).await.delay(), secs(1));
+    assert_eq!(reconnecting(&mut es, secs(60)).await.delay(), Duration::MAX);
+}

@@ -7,7 +7,7 @@
 //! a chunked body and `Connection: close`, and writes each step of the
 //! script as it comes, so a client sees the same chunks and pauses.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -28,6 +28,8 @@ use crate::MessageEvent;
 const MAX_HEAD: usize = 64 * 1024;
 /// The largest request body read; a longer one drops the connection.
 const MAX_BODY: usize = 16 * 1024 * 1024;
+/// The default [`MockServerBuilder::read_timeout`].
+const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One request as the [`MockServer`] received it.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct MockRequest {
     method: String,
     target: String,
     headers: HeaderMap,
+    /// `Last-Event-ID` decoded as UTF-8 (invalid sequences replaced).
+    last_event_id: Option<String>,
     body: Bytes,
 }
 
@@ -60,14 +64,18 @@ impl MockRequest {
         &self.headers
     }
 
-    /// The first value of header `name` (case-insensitive), if it is text.
+    /// The first value of header `name` (case-insensitive), if it is
+    /// UTF-8 text (non-ASCII included).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name)?.to_str().ok()
+        std::str::from_utf8(self.headers.get(name)?.as_bytes()).ok()
     }
 
-    /// The `Last-Event-ID` header, `None` when it was not sent.
+    /// The `Last-Event-ID` header, `None` when it was not sent. Event IDs
+    /// are UTF-8 (clients send them as its bytes): an ID that is not valid
+    /// UTF-8 has its invalid sequences replaced with U+FFFD, as the event
+    /// stream parser does.
     pub fn last_event_id(&self) -> Option<&str> {
-        self.header("last-event-id")
+        self.last_event_id.as_deref()
     }
 
     /// The body.
@@ -292,6 +300,8 @@ pub struct MockServerBuilder {
     default: Option<Script>,
     per_request: HashMap<usize, Script>,
     responder: Option<Responder>,
+    keep: usize,
+    read_timeout: Duration,
 }
 
 impl fmt::Debug for MockServerBuilder {
@@ -301,6 +311,8 @@ impl fmt::Debug for MockServerBuilder {
             .field("default", &self.default)
             .field("per_request", &self.per_request)
             .field("responder", &self.responder.as_ref().map(|_| "custom"))
+            .field("keep_requests", &self.keep)
+            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }
@@ -337,6 +349,28 @@ impl MockServerBuilder {
         self
     }
 
+    /// How many of the latest requests (with their bodies, up to 16 MiB
+    /// each) [`MockServer::requests`] keeps: older ones are dropped as new
+    /// ones arrive, and 0 keeps none. Requests are still counted and
+    /// numbered ([`MockServer::request_count`], [`MockRequest::index`])
+    /// and passed to the [`responder`](Self::responder). A server that
+    /// runs for long, as `ssekit serve` does, keeps none so that its
+    /// memory does not grow with every request. Default: every request
+    /// (`usize::MAX`), for tests that assert on them.
+    pub fn keep_requests(mut self, n: usize) -> Self {
+        self.keep = n;
+        self
+    }
+
+    /// How long a connection may take to send its request (head and body)
+    /// before the server drops it, so that a client that sends nothing, or
+    /// a byte now and then, does not hold a task for ever. Default: 30
+    /// seconds.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
     /// Binds and starts serving, in a task of the current Tokio runtime.
     ///
     /// # Errors
@@ -368,7 +402,12 @@ impl MockServerBuilder {
             }
         };
         let shared = Arc::new(Shared {
-            requests: Mutex::new(Vec::new()),
+            requests: Mutex::new(Requests {
+                kept: VecDeque::new(),
+                received: 0,
+            }),
+            keep: self.keep,
+            read_timeout: self.read_timeout,
             arrived: Notify::new(),
         });
         let task = tokio::spawn(accept(listener, shared.clone(), responder));
@@ -377,8 +416,17 @@ impl MockServerBuilder {
 }
 
 struct Shared {
-    requests: Mutex<Vec<MockRequest>>,
+    requests: Mutex<Requests>,
+    /// See [`MockServerBuilder::keep_requests`].
+    keep: usize,
+    read_timeout: Duration,
     arrived: Notify,
+}
+
+/// The requests kept, and how many were received in all.
+struct Requests {
+    kept: VecDeque<MockRequest>,
+    received: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -451,6 +499,8 @@ impl MockServer {
             default: None,
             per_request: HashMap::new(),
             responder: None,
+            keep: usize::MAX,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 
@@ -474,26 +524,28 @@ impl MockServer {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// Every request received so far, in order.
+    /// Every request received so far, in order; only the latest ones when
+    /// the server was built with
+    /// [`keep_requests`](MockServerBuilder::keep_requests).
     pub fn requests(&self) -> Vec<MockRequest> {
-        lock(&self.shared.requests).clone()
+        lock(&self.shared.requests).kept.iter().cloned().collect()
     }
 
-    /// How many requests were received so far.
+    /// How many requests were received so far (kept or not).
     pub fn request_count(&self) -> usize {
-        lock(&self.shared.requests).len()
+        lock(&self.shared.requests).received
     }
 
     /// Waits until at least `n` requests were received, at most `timeout`,
-    /// and returns every request received by then (fewer than `n` when the
-    /// time ran out).
+    /// and returns every request kept by then (see
+    /// [`requests`](Self::requests); fewer than `n` when the time ran out
+    /// or fewer are kept).
     pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<MockRequest> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.shared.arrived.notified();
-            let requests = self.requests();
-            if requests.len() >= n {
-                return requests;
+            if self.request_count() >= n {
+                return self.requests();
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return self.requests();
@@ -526,19 +578,30 @@ async fn serve(
     responder: &Responder,
 ) -> std::io::Result<()> {
     let _ = socket.set_nodelay(true);
-    let Some((method, target, headers, body)) = read_request(&mut socket).await? else {
+    let read = tokio::time::timeout(shared.read_timeout, read_request(&mut socket));
+    let Ok(Some((method, target, headers, body))) = read.await.unwrap_or(Ok(None)) else {
         return Ok(());
     };
     let request = {
         let mut requests = lock(&shared.requests);
+        let last_event_id = headers
+            .get("last-event-id")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let request = MockRequest {
-            index: requests.len(),
+            index: requests.received,
             method,
             target,
             headers,
+            last_event_id,
             body,
         };
-        requests.push(request.clone());
+        requests.received += 1;
+        if shared.keep > 0 {
+            if requests.kept.len() >= shared.keep {
+                requests.kept.pop_front();
+            }
+            requests.kept.push_back(request.clone());
+        }
         request
     };
     shared.arrived.notify_waiters();
@@ -550,10 +613,14 @@ type Head = (String, String, HeaderMap, Bytes);
 
 async fn read_request(socket: &mut TcpStream) -> std::io::Result<Option<Head>> {
     let mut buf = Vec::with_capacity(1024);
+    // Where the search for the end of the head resumes: a head that
+    // trickles in is searched once, not again on every read.
+    let mut searched = 0;
     let head_len = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+        if let Some(i) = memchr::memmem::find(&buf[searched..], b"\r\n\r\n") {
+            break searched + i + 4;
         }
+        searched = buf.len().saturating_sub(3);
         if buf.len() > MAX_HEAD {
             return Ok(None);
         }
@@ -564,19 +631,23 @@ async fn read_request(socket: &mut TcpStream) -> std::io::Result<Option<Head>> {
         }
         buf.extend_from_slice(&chunk[..n]);
     };
-    let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next().unwrap_or("").split(' ');
+    // Header values are kept as bytes: a value that is not ASCII (a
+    // UTF-8 Last-Event-ID) is legal and must reach the responder.
+    let mut lines = buf[..head_len]
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let request_line = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
+    let mut request_line = request_line.split(' ');
     let method = request_line.next().unwrap_or("").to_owned();
     let target = request_line.next().unwrap_or("").to_owned();
     let mut headers = HeaderMap::new();
     for line in lines.filter(|l| !l.is_empty()) {
-        let Some((name, value)) = line.split_once(':') else {
+        let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
         if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.trim().as_bytes()),
-            HeaderValue::from_str(value.trim()),
+            HeaderName::from_bytes(line[..colon].trim_ascii()),
+            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
         ) {
             headers.append(n, v);
         }

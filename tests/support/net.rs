@@ -134,19 +134,40 @@ pub async fn h2_tls_server(
     acceptor: tokio_rustls::TlsAcceptor,
     limit: u32,
 ) -> (SocketAddr, Arc<AtomicUsize>) {
+    let (addr, handshakes, _restart) = h2_tls_server_restartable(acceptor, limit).await;
+    (addr, handshakes)
+}
+
+/// [`h2_tls_server`], with a switch that drops every connection open at
+/// once (as a server restart does: each stream's connection resets); the
+/// listener goes on accepting.
+pub async fn h2_tls_server_restartable(
+    acceptor: tokio_rustls::TlsAcceptor,
+    limit: u32,
+) -> (
+    SocketAddr,
+    Arc<AtomicUsize>,
+    tokio::sync::watch::Sender<u64>,
+) {
     let handshakes = Arc::new(AtomicUsize::new(0));
     let count = handshakes.clone();
+    let (restart, restarts) = tokio::sync::watch::channel(0u64);
     let (addr, _) = accept_loop(move |sock| {
         let acceptor = acceptor.clone();
         let count = count.clone();
+        let mut restarts = restarts.clone();
         async move {
+            restarts.mark_unchanged();
             if let Ok(tls) = acceptor.accept(sock).await {
                 assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
                 count.fetch_add(1, Ordering::SeqCst);
-                serve_h2(tls, limit).await;
+                tokio::select! {
+                    () = serve_h2(tls, limit) => {}
+                    _ = restarts.changed() => {}
+                }
             }
         }
     })
     .await;
-    (addr, handshakes)
+    (addr, handshakes, restart)
 }

@@ -11,19 +11,27 @@ use std::fmt;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Args;
 use serde_json::json;
 use ssekit::{Frame, SseCodec};
 use tokio::time::Instant;
 
-use crate::cli::CheckArgs;
-use crate::client::Request;
+use crate::client::{body_start, chain, shown_url, Request, RequestArgs};
+use crate::printer::escape_controls;
+use crate::values::{parse_secs, parse_url};
 
 pub const HELP: &str = "\
 Makes up to three requests: one watched for --duration, one that resumes
-with Last-Event-ID, one that asks for compression. Exit 0 when no check
-FAILed, 1 otherwise, 2 on bad usage. The checks and their thresholds:
+with Last-Event-ID, one that asks for compression. A request that is not a
+GET (-X POST, -d) is sent once: the two probes would re-send it and its
+body (an LLM prompt, a payment), so they are skipped unless --resend asks
+for them. Exit 0 when no check FAILed, 1 otherwise, 2 on bad usage. The
+checks and their thresholds:
 
-  status         200 PASS; anything else FAIL (the other checks are skipped)
+  status         200 PASS; anything else FAIL (the other checks are skipped);
+                 no response head within the duration (at least 5 s) FAIL,
+                 most likely a buffering proxy (X-Accel-Buffering: no, or
+                 nginx's proxy_buffering off)
   content-type   text/event-stream PASS (a charset other than utf-8 WARN:
                  SSE is always read as UTF-8); anything else FAIL
   cache-control  no-cache or no-store PASS; missing or other WARN (a cache
@@ -55,6 +63,26 @@ FAILed, 1 otherwise, 2 on bad usage. The checks and their thresholds:
                  br, zstd, deflate: none, gzip, br, zstd or deflate PASS
                  (decoded as it streams; the server must flush per event,
                  see buffering); any other FAIL";
+
+/// The arguments of `ssekit check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The URL of the event stream
+    #[arg(value_parser = parse_url)]
+    pub url: String,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// How long to watch the stream (the resumption check adds up to 10 s)
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub duration: Duration,
+    /// Print the report as one JSON object
+    #[arg(long)]
+    pub json: bool,
+    /// Allow the resumption and compression probes to re-send a request
+    /// that is not a GET (and its body); without it they are skipped
+    #[arg(long)]
+    pub resend: bool,
+}
 
 const MIB: usize = 1024 * 1024;
 const BURST_GAP: Duration = Duration::from_millis(10);
@@ -99,12 +127,38 @@ fn check(name: &'static str, level: Level, detail: impl Into<String>) -> Check {
     }
 }
 
-/// An event as observed: when its chunk arrived and what it carried.
+/// An event as observed: when its chunk arrived and what it carried. Its id
+/// is kept as a hash: a server may send ids of megabytes, and the checks
+/// only compare them (the first and last are kept whole, in
+/// [`Observation`]).
 struct Seen {
     at: Duration,
-    id: String,
+    id: Option<u64>,
     size: usize,
 }
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// An id as the report quotes it: its first 64 characters.
+fn shown_id(id: &str) -> String {
+    let mut shown: String = id.chars().take(64).collect();
+    if shown.len() < id.len() {
+        shown.push('…');
+    }
+    format!("{shown:?}")
+}
+
+/// The most chunks (and events) one watched connection records, so that a
+/// server sending tiny chunks as fast as it can cannot grow the report
+/// without bound: the watch stops there (at 16 bytes a chunk, 16 MiB).
+const MAX_OBSERVED: usize = 1 << 20;
+/// How many distinct `retry:` values the report lists.
+const SHOWN_RETRIES: usize = 8;
 
 /// How the watched connection ended.
 enum End {
@@ -119,8 +173,59 @@ struct Observation {
     /// Arrival time of every chunk, since the response head.
     chunks: Vec<Duration>,
     events: Vec<Seen>,
+    /// The first and the last non-empty event ids, empty when none.
+    first_id: String,
+    last_id: String,
+    /// The first distinct `retry:` values, and whether any was 0 or over
+    /// an hour.
     retries: Vec<Duration>,
+    retry_zero: bool,
+    retry_over: bool,
+    /// Whether the watch stopped at [`MAX_OBSERVED`] chunks.
+    capped: bool,
     end: End,
+}
+
+impl Observation {
+    fn new(watched: Duration) -> Observation {
+        Observation {
+            watched,
+            chunks: Vec::new(),
+            events: Vec::new(),
+            first_id: String::new(),
+            last_id: String::new(),
+            retries: Vec::new(),
+            retry_zero: false,
+            retry_over: false,
+            capped: false,
+            end: End::StillOpen,
+        }
+    }
+
+    fn saw_event(&mut self, at: Duration, m: &ssekit::MessageEvent) {
+        let id = (!m.id().is_empty()).then(|| id_hash(m.id()));
+        if id.is_some() {
+            if self.first_id.is_empty() {
+                self.first_id = m.id().to_owned();
+            }
+            if self.last_id != m.id() {
+                self.last_id = m.id().to_owned();
+            }
+        }
+        self.events.push(Seen {
+            at,
+            id,
+            size: m.data().len() + m.event().len(),
+        });
+    }
+
+    fn saw_retry(&mut self, d: Duration) {
+        self.retry_zero |= d.is_zero();
+        self.retry_over |= d > RETRY_MAX;
+        if self.retries.len() < SHOWN_RETRIES && !self.retries.contains(&d) {
+            self.retries.push(d);
+        }
+    }
 }
 
 fn secs(d: Duration) -> String {
@@ -159,7 +264,7 @@ async fn run_checks(a: &CheckArgs, req: &Request, client: &reqwest::Client) -> V
     let mut checks = Vec::new();
     let head_wait = a.duration.max(Duration::from_secs(5));
     let sent = match req.build(client, &a.url, "") {
-        Ok(rb) => tokio::time::timeout(head_wait, rb.send()).await,
+        Ok(rb) => tokio::time::timeout(head_wait, req.send(client, rb)).await,
         Err(msg) => {
             checks.push(check("status", Level::Fail, msg));
             return checks;
@@ -170,16 +275,15 @@ async fn run_checks(a: &CheckArgs, req: &Request, client: &reqwest::Client) -> V
             checks.push(check(
                 "status",
                 Level::Fail,
-                format!("no response head within {}", secs(head_wait)),
+                format!(
+                    "no response head within {}: a buffering proxy is the likely cause (nginx's default proxy_buffering holds the head of a slow stream back); have the server send the header X-Accel-Buffering: no, or set proxy_buffering off in nginx; other checks skipped",
+                    secs(head_wait)
+                ),
             ));
             return checks;
         }
-        Ok(Err(e)) => {
-            checks.push(check(
-                "status",
-                Level::Fail,
-                format!("request failed: {}", chain(&e)),
-            ));
+        Ok(Err(msg)) => {
+            checks.push(check("status", Level::Fail, msg));
             return checks;
         }
         Ok(Ok(r)) => r,
@@ -194,11 +298,7 @@ async fn run_checks(a: &CheckArgs, req: &Request, client: &reqwest::Client) -> V
             .map(str::to_owned)
     };
     if status != reqwest::StatusCode::OK {
-        let body = tokio::time::timeout(Duration::from_secs(2), resp.text())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let body = body_start(resp, 4096).await;
         let body: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
         let body: String = body.chars().take(200).collect();
         checks.push(check(
@@ -229,9 +329,24 @@ async fn run_checks(a: &CheckArgs, req: &Request, client: &reqwest::Client) -> V
     checks.push(judge_heartbeat(&obs));
     checks.push(judge_retry(&obs));
     checks.push(judge_ids(&obs));
-    checks.push(resume(a, req, client, &obs).await);
+    // SPEC rule 25: nothing re-sends a request body without consent.
+    let resend = if req.method == reqwest::Method::GET || a.resend {
+        None
+    } else {
+        Some(format!(
+            "skipped: would re-send the request body ({} request); --resend allows it",
+            req.method
+        ))
+    };
+    checks.push(match &resend {
+        Some(why) => check("resumption", Level::Skip, why.clone()),
+        None => resume(a, req, client, &obs).await,
+    });
     checks.push(judge_event_size(&obs));
-    checks.push(compression(a, req).await);
+    checks.push(match resend {
+        Some(why) => check("compression", Level::Skip, why),
+        None => compression(a, req).await,
+    });
     checks
 }
 
@@ -239,14 +354,13 @@ async fn observe(resp: &mut reqwest::Response, duration: Duration) -> Observatio
     let start = Instant::now();
     let until = start + duration;
     let mut codec = SseCodec::new().with_max_event_size(64 * MIB);
-    let mut obs = Observation {
-        watched: duration,
-        chunks: Vec::new(),
-        events: Vec::new(),
-        retries: Vec::new(),
-        end: End::StillOpen,
-    };
+    let mut obs = Observation::new(duration);
     loop {
+        if obs.chunks.len() >= MAX_OBSERVED || obs.events.len() >= MAX_OBSERVED {
+            obs.capped = true;
+            obs.watched = start.elapsed();
+            break;
+        }
         let chunk = match tokio::time::timeout_at(until, resp.chunk()).await {
             Err(_) => break,
             Ok(Ok(Some(c))) => c,
@@ -255,7 +369,7 @@ async fn observe(resp: &mut reqwest::Response, duration: Duration) -> Observatio
                 break;
             }
             Ok(Err(e)) => {
-                obs.end = End::Failed(start.elapsed(), chain(&e));
+                obs.end = End::Failed(start.elapsed(), chain(&e.without_url()));
                 break;
             }
         };
@@ -264,12 +378,8 @@ async fn observe(resp: &mut reqwest::Response, duration: Duration) -> Observatio
         codec.feed(chunk);
         loop {
             match codec.next_frame() {
-                Ok(Some(Frame::Message(m))) => obs.events.push(Seen {
-                    at,
-                    id: m.id().to_owned(),
-                    size: m.data().len() + m.event().len(),
-                }),
-                Ok(Some(Frame::Retry(d))) => obs.retries.push(d),
+                Ok(Some(Frame::Message(m))) => obs.saw_event(at, &m),
+                Ok(Some(Frame::Retry(d))) => obs.saw_retry(d),
                 Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(e) => {
@@ -346,6 +456,14 @@ fn judge_cache_control(cc: Option<&str>) -> Check {
 
 fn judge_connection(obs: &Observation) -> Check {
     match &obs.end {
+        End::StillOpen if obs.capped => check(
+            "connection",
+            Level::Pass,
+            format!(
+                "open; watched for {}, until {MAX_OBSERVED} chunks had arrived",
+                secs(obs.watched)
+            ),
+        ),
         End::StillOpen => check(
             "connection",
             Level::Pass,
@@ -362,7 +480,14 @@ fn judge_connection(obs: &Observation) -> Check {
         End::Failed(t, why) => check(
             "connection",
             Level::Fail,
-            format!("failed after {}: {why}", secs(*t)),
+            match idle_cut(obs) {
+                Some(silence) => format!(
+                    "failed after {}: {why}; cut after {} of silence (likely a proxy's idle timeout: send comments as heartbeats more often than that)",
+                    secs(*t),
+                    secs(silence)
+                ),
+                None => format!("failed after {}: {why}", secs(*t)),
+            },
         ),
     }
 }
@@ -435,6 +560,37 @@ fn judge_buffering(obs: &Observation, accel: Option<&str>) -> Check {
     }
 }
 
+/// The silence (no bytes at all) between the last chunk, or the response
+/// head, and the end of a connection that ended or failed.
+fn silence_before_end(obs: &Observation) -> Option<Duration> {
+    let last = obs.chunks.last().copied().unwrap_or(Duration::ZERO);
+    match &obs.end {
+        End::StillOpen => None,
+        End::Ended(t) | End::Failed(t, _) => Some(t.saturating_sub(last)),
+    }
+}
+
+/// A connection cut after a silence at least this long, and longer than
+/// every earlier one, was most likely cut for being idle.
+const CUT_SILENCE_MIN: Duration = Duration::from_secs(1);
+
+/// The silence before a connection failed, when it looks like the cause:
+/// long enough, and the longest of the connection (a proxy's idle timeout
+/// cuts the first silence that reaches it).
+fn idle_cut(obs: &Observation) -> Option<Duration> {
+    if !matches!(obs.end, End::Failed(..)) {
+        return None;
+    }
+    let silence = silence_before_end(obs)?;
+    let mut prev = Duration::ZERO;
+    let mut longest_before = Duration::ZERO;
+    for t in &obs.chunks {
+        longest_before = longest_before.max(*t - prev);
+        prev = *t;
+    }
+    (silence >= CUT_SILENCE_MIN && silence >= longest_before).then_some(silence)
+}
+
 fn judge_heartbeat(obs: &Observation) -> Check {
     let mut longest = Duration::ZERO;
     let mut prev = Duration::ZERO;
@@ -442,10 +598,21 @@ fn judge_heartbeat(obs: &Observation) -> Check {
         longest = longest.max(*t - prev);
         prev = *t;
     }
-    if matches!(obs.end, End::StillOpen) {
-        longest = longest.max(obs.watched.saturating_sub(prev));
-    }
+    // The silence that ended the connection counts too: when a proxy cut
+    // it, that silence is the finding.
+    longest =
+        longest.max(silence_before_end(obs).unwrap_or_else(|| obs.watched.saturating_sub(prev)));
     let proxies = "nginx closes idle proxied connections after 60 s, Cloudflare after 100 s: send a comment (`: ping`) every 15-30 s";
+    if let Some(silence) = idle_cut(obs) {
+        return check(
+            "heartbeat",
+            Level::Fail,
+            format!(
+                "the connection was cut after {} of silence: likely a proxy's idle timeout; send comments (`: ping`) as heartbeats more often than that",
+                secs(silence)
+            ),
+        );
+    }
     if longest >= CLOUDFLARE_TIMEOUT {
         return check(
             "heartbeat",
@@ -512,13 +679,13 @@ fn judge_retry(obs: &Observation) -> Check {
         .map(|d| format!("{} ms", d.as_millis()))
         .collect();
     let shown = shown.join(", ");
-    if obs.retries.iter().any(Duration::is_zero) {
+    if obs.retry_zero {
         check(
             "retry",
             Level::Warn,
             format!("retry: {shown}: 0 makes every client reconnect at once when the server drops them (storms)"),
         )
-    } else if obs.retries.iter().any(|d| *d > RETRY_MAX) {
+    } else if obs.retry_over {
         check(
             "retry",
             Level::Warn,
@@ -538,8 +705,9 @@ fn judge_ids(obs: &Observation) -> Check {
             format!("no events in {}", secs(obs.watched)),
         );
     }
-    let with = obs.events.iter().filter(|e| !e.id.is_empty()).count();
-    match obs.events.iter().rev().find(|e| !e.id.is_empty()) {
+    let with = obs.events.iter().filter(|e| e.id.is_some()).count();
+    let last = (!obs.last_id.is_empty()).then(|| shown_id(&obs.last_id));
+    match last {
         None => check(
             "ids",
             Level::Warn,
@@ -548,12 +716,12 @@ fn judge_ids(obs: &Observation) -> Check {
         Some(last) if with < total => check(
             "ids",
             Level::Warn,
-            format!("{with} of {total} events had an id (last {:?})", last.id),
+            format!("{with} of {total} events had an id (last {last})"),
         ),
         Some(last) => check(
             "ids",
             Level::Pass,
-            format!("all {total} events had an id (last {:?})", last.id),
+            format!("all {total} events had an id (last {last})"),
         ),
     }
 }
@@ -564,38 +732,35 @@ async fn resume(
     client: &reqwest::Client,
     obs: &Observation,
 ) -> Check {
-    let Some(last) = obs.events.iter().rev().find(|e| !e.id.is_empty()) else {
+    if obs.last_id.is_empty() {
         return check("resumption", Level::Skip, "no ids to resume from");
-    };
-    let seen: HashSet<&str> = obs.events.iter().map(|e| e.id.as_str()).collect();
-    let first_id = obs
-        .events
-        .iter()
-        .find(|e| !e.id.is_empty())
-        .map_or("", |e| e.id.as_str());
+    }
+    let seen: HashSet<u64> = obs.events.iter().filter_map(|e| e.id).collect();
+    let first_id = obs.first_id.as_str();
+    let shown_last = shown_id(&obs.last_id);
     let wait = a.duration.min(RESUME_WAIT_MAX);
     let deadline = Instant::now() + wait;
-    let rb = match req.build(client, &a.url, &last.id) {
+    let rb = match req.build(client, &a.url, &obs.last_id) {
         Ok(rb) => rb,
         Err(msg) => return check("resumption", Level::Fail, msg),
     };
-    let mut resp = match tokio::time::timeout_at(deadline, rb.send()).await {
+    let mut resp = match tokio::time::timeout_at(deadline, req.send(client, rb)).await {
         Err(_) => {
             return check(
                 "resumption",
                 Level::Warn,
                 format!(
-                    "no response within {} to Last-Event-ID: {:?}",
+                    "no response within {} to Last-Event-ID: {}",
                     secs(wait),
-                    last.id
+                    shown_last
                 ),
             )
         }
-        Ok(Err(e)) => {
+        Ok(Err(msg)) => {
             return check(
                 "resumption",
                 Level::Fail,
-                format!("reconnecting with Last-Event-ID failed: {}", chain(&e)),
+                format!("reconnecting with Last-Event-ID failed: {msg}"),
             )
         }
         Ok(Ok(r)) => r,
@@ -607,8 +772,8 @@ async fn resume(
                 "resumption",
                 Level::Pass,
                 format!(
-                    "204 No Content after Last-Event-ID: {:?} (nothing left)",
-                    last.id
+                    "204 No Content after Last-Event-ID: {} (nothing left)",
+                    shown_last
                 ),
             )
         }
@@ -616,7 +781,11 @@ async fn resume(
             return check(
                 "resumption",
                 Level::Fail,
-                format!("answered {} to Last-Event-ID: {:?}", resp.status(), last.id),
+                format!(
+                    "answered {} to Last-Event-ID: {}",
+                    resp.status(),
+                    shown_last
+                ),
             )
         }
     }
@@ -629,15 +798,26 @@ async fn resume(
                     "resumption",
                     Level::Warn,
                     format!(
-                        "no event within {} after resuming from {:?}: cannot tell",
+                        "no event within {} after resuming from {}: cannot tell",
                         secs(wait),
-                        last.id
+                        shown_last
                     ),
                 )
             }
         };
         codec.feed(chunk);
-        if let Ok(Some(m)) = codec.next_event() {
+        let m = match codec.next_event() {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(e) => {
+                return check(
+                    "resumption",
+                    Level::Warn,
+                    format!("after resuming from {shown_last}: {e}: cannot tell"),
+                )
+            }
+        };
+        {
             let id = m.id();
             return if id.is_empty() {
                 check(
@@ -649,15 +829,15 @@ async fn resume(
                 check(
                     "resumption",
                     Level::Fail,
-                    format!("replayed from the start: after Last-Event-ID: {:?} the first id was {id:?} again", last.id),
+                    format!("replayed from the start: after Last-Event-ID: {shown_last} the first id was {} again", shown_id(id)),
                 )
-            } else if seen.contains(id) {
+            } else if seen.contains(&id_hash(id)) {
                 check(
                     "resumption",
                     Level::Fail,
                     format!(
-                        "after Last-Event-ID: {:?} the first id was {id:?}, already seen",
-                        last.id
+                        "after Last-Event-ID: {shown_last} the first id was {}, already seen",
+                        shown_id(id)
                     ),
                 )
             } else {
@@ -665,8 +845,8 @@ async fn resume(
                     "resumption",
                     Level::Pass,
                     format!(
-                        "after Last-Event-ID: {:?} the first id was {id:?}, a new one",
-                        last.id
+                        "after Last-Event-ID: {shown_last} the first id was {}, a new one",
+                        shown_id(id)
                     ),
                 )
             };
@@ -714,15 +894,9 @@ async fn compression(a: &CheckArgs, req: &Request) -> Check {
         Err(msg) => return check("compression", Level::Skip, msg),
     };
     let wait = a.duration.min(RESUME_WAIT_MAX);
-    let resp = match tokio::time::timeout(wait, rb.send()).await {
+    let resp = match tokio::time::timeout(wait, req.send(&client, rb)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return check(
-                "compression",
-                Level::Skip,
-                format!("request failed: {}", chain(&e)),
-            )
-        }
+        Ok(Err(msg)) => return check("compression", Level::Skip, msg),
         Err(_) => {
             return check(
                 "compression",
@@ -773,7 +947,7 @@ fn report(a: &CheckArgs, checks: &[Check], colour: bool) {
         println!(
             "{}",
             json!({
-                "url": a.url,
+                "url": shown_url(&a.url),
                 "duration_s": a.duration.as_secs_f64(),
                 "result": worst.to_string(),
                 "checks": list,
@@ -794,9 +968,19 @@ fn report(a: &CheckArgs, checks: &[Check], colour: bool) {
             level.to_string()
         }
     };
-    println!("ssekit check {} (watched {})", a.url, secs(a.duration));
+    println!(
+        "ssekit check {} (watched {})",
+        shown_url(&a.url),
+        secs(a.duration)
+    );
     for c in checks {
-        println!("{}  {:<14}{}", paint(c.level), c.name, c.detail);
+        // Details quote what the server sent (a body, header values).
+        println!(
+            "{}  {:<14}{}",
+            paint(c.level),
+            c.name,
+            escape_controls(&c.detail)
+        );
     }
     let count = |l| checks.iter().filter(|c| c.level == l).count();
     println!(
@@ -806,17 +990,6 @@ fn report(a: &CheckArgs, checks: &[Check], colour: bool) {
         count(Level::Warn),
         count(Level::Fail)
     );
-}
-
-/// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(c) = source {
-        s.push_str(&format!(": {c}"));
-        source = c.source();
-    }
-    s
 }
 
 #[cfg(test)]
@@ -830,21 +1003,15 @@ mod tests {
     /// An observation with events (and chunks) at these times, open for
     /// `watched` seconds.
     fn obs(watched: f64, events: &[f64]) -> Observation {
-        Observation {
-            watched: secs_f(watched),
-            chunks: events.iter().map(|t| secs_f(*t)).collect(),
-            events: events
-                .iter()
-                .enumerate()
-                .map(|(i, t)| Seen {
-                    at: secs_f(*t),
-                    id: i.to_string(),
-                    size: 10,
-                })
-                .collect(),
-            retries: Vec::new(),
-            end: End::StillOpen,
+        let mut o = Observation::new(secs_f(watched));
+        for (i, t) in events.iter().enumerate() {
+            o.chunks.push(secs_f(*t));
+            o.saw_event(
+                secs_f(*t),
+                &ssekit::MessageEvent::new("", "0123456789", i.to_string()),
+            );
         }
+        o
     }
 
     #[test]
@@ -866,6 +1033,45 @@ mod tests {
         assert_eq!(level(10.0, &[0.5, 3.0, 6.0, 9.0]), Level::Pass);
         let cf = judge_heartbeat(&obs(200.0, &[0.0, 101.0, 190.0]));
         assert!(cf.detail.contains("Cloudflare"), "{}", cf.detail);
+    }
+
+    #[test]
+    fn the_silence_before_a_cut_is_a_finding() {
+        let cut = |events: &[f64], at: f64| {
+            let mut o = obs(at, events);
+            o.end = End::Failed(secs_f(at), "unexpected EOF".into());
+            o
+        };
+        // A silent origin behind a proxy that cuts idle connections at 3 s.
+        let silent = cut(&[], 3.0);
+        let hb = judge_heartbeat(&silent);
+        assert_eq!(hb.level, Level::Fail);
+        assert!(
+            hb.detail.contains("cut after 3.0 s of silence"),
+            "{}",
+            hb.detail
+        );
+        let conn = judge_connection(&silent);
+        assert!(
+            conn.detail.contains("cut after 3.0 s of silence"),
+            "{}",
+            conn.detail
+        );
+        // Events every 0.5 s, then 3 s of silence and the cut.
+        assert_eq!(
+            judge_heartbeat(&cut(&[0.5, 1.0, 1.5], 4.5)).level,
+            Level::Fail
+        );
+        // A cut right after an event is not about silence.
+        let busy = cut(&[0.5, 1.0, 1.5], 1.6);
+        assert_eq!(judge_heartbeat(&busy).level, Level::Pass);
+        assert!(!judge_connection(&busy).detail.contains("silence"));
+        // Nor one after a silence shorter than an earlier one.
+        assert!(idle_cut(&cut(&[0.1, 5.0], 7.0)).is_none());
+        // A clean end counts its silence, with the usual thresholds.
+        let mut ended = obs(100.0, &[0.0, 10.0]);
+        ended.end = End::Ended(secs_f(75.0));
+        assert_eq!(judge_heartbeat(&ended).level, Level::Fail);
     }
 
     #[test]
@@ -891,15 +1097,28 @@ mod tests {
 
     #[test]
     fn retry_and_size_thresholds() {
-        let mut o = obs(1.0, &[0.0]);
-        o.retries = vec![Duration::from_millis(3000)];
-        assert_eq!(judge_retry(&o).level, Level::Pass);
-        o.retries = vec![Duration::ZERO];
-        assert_eq!(judge_retry(&o).level, Level::Warn);
-        o.retries = vec![RETRY_MAX];
-        assert_eq!(judge_retry(&o).level, Level::Pass);
-        o.retries = vec![RETRY_MAX + Duration::from_millis(1)];
-        assert_eq!(judge_retry(&o).level, Level::Warn);
+        let retry = |values: &[Duration]| {
+            let mut o = obs(1.0, &[0.0]);
+            for d in values {
+                o.saw_retry(*d);
+            }
+            judge_retry(&o)
+        };
+        assert_eq!(retry(&[Duration::from_millis(3000)]).level, Level::Pass);
+        assert_eq!(retry(&[Duration::ZERO]).level, Level::Warn);
+        assert_eq!(retry(&[RETRY_MAX]).level, Level::Pass);
+        assert_eq!(
+            retry(&[RETRY_MAX + Duration::from_millis(1)]).level,
+            Level::Warn
+        );
+        // Many values: the first distinct ones are listed, and a 0 after
+        // them still counts.
+        let mut many: Vec<Duration> = (1..=1000).map(Duration::from_millis).collect();
+        many.push(Duration::ZERO);
+        let r = retry(&many);
+        assert_eq!(r.level, Level::Warn);
+        assert!(r.detail.starts_with("retry: 1 ms, 2 ms,"), "{}", r.detail);
+        assert!(!r.detail.contains("9 ms"), "{}", r.detail);
 
         let sized = |size| {
             let mut o = obs(1.0, &[0.0]);

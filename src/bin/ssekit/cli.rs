@@ -1,10 +1,15 @@
-//! The command line: clap derive structs for the default command (watch a
-//! URL) and the subcommands, and the parsers of their values.
+//! The command line as a whole: the default command (watch a URL) and the
+//! subcommands, composed from the argument structs and help texts that
+//! each subcommand's module owns (`watch::WatchArgs`, `check::CheckArgs`,
+//! ...). The dependency goes one way: this module uses them, they do not
+//! use it.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use clap::{Parser, Subcommand};
 
-use clap::{Args, Parser, Subcommand};
+use crate::check::CheckArgs;
+use crate::record::RecordArgs;
+use crate::serve::ServeArgs;
+use crate::watch::WatchArgs;
 
 const EXIT_STATUS: &str = "\
 Exit status: 0 when stopped as asked (--max-events, --until-data, or the
@@ -59,179 +64,12 @@ pub enum Command {
     },
 }
 
-/// The request: how to connect and what to send.
-#[derive(Debug, Args, Clone)]
-pub struct RequestArgs {
-    /// Request method (default GET, or POST with -d)
-    #[arg(short = 'X', long = "request", value_name = "METHOD", value_parser = parse_method)]
-    pub method: Option<reqwest::Method>,
-    /// Add a request header (repeatable)
-    #[arg(short = 'H', long = "header", value_name = "'N: V'", value_parser = parse_header)]
-    pub headers: Vec<(String, String)>,
-    /// Request body; @FILE reads it from a file. A body that parses as JSON
-    /// is sent with Content-Type: application/json unless -H sets one
-    #[arg(short = 'd', long = "data", value_name = "BODY", value_parser = parse_data)]
-    pub data: Option<Body>,
-    /// Trust the certificates of this PEM file (one or more), besides the
-    /// system's roots
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
-    /// Accept any TLS certificate (insecure: for tests only)
-    #[arg(short = 'k', long)]
-    pub insecure: bool,
-}
-
-/// The default command: print a URL's events.
-#[derive(Debug, Args)]
-pub struct WatchArgs {
-    /// The URL of the event stream
-    #[arg(required = true)]
-    pub url: Option<String>,
-    #[command(flatten)]
-    pub request: RequestArgs,
-    /// Start from this last event ID
-    #[arg(long, value_name = "ID")]
-    pub last_event_id: Option<String>,
-    /// Exit 0 after N events
-    #[arg(long, value_name = "N", value_parser = parse_count)]
-    pub max_events: Option<u64>,
-    /// Exit 0 when an event's data is exactly TEXT (that event is not
-    /// printed); a stream that ends for good before it exits 1
-    #[arg(long, value_name = "TEXT")]
-    pub until_data: Option<String>,
-    /// Give up (exit 3) after SECS in all
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    pub timeout: Option<Duration>,
-    /// Reconnect when nothing arrives for SECS (default 300)
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    pub idle_timeout: Option<Duration>,
-    /// Reconnection attempts in a row without progress before giving up
-    /// (default: unlimited)
-    #[arg(long, value_name = "N")]
-    pub max_retries: Option<u32>,
-    /// The delay before the first reconnection, until the server sends
-    /// retry: (default 1)
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    pub retry_delay: Option<Duration>,
-    /// The largest accepted event; a larger one ends the stream with exit 1
-    /// (default 16777216, 16 MiB)
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-    pub max_event_size: Option<usize>,
-    /// Print comment lines too
-    #[arg(long)]
-    pub comments: bool,
-    /// One JSON object per line on stdout, each with a "time" (RFC 3339,
-    /// UTC, milliseconds)
-    #[arg(long)]
-    pub json: bool,
-    /// Print the status and response headers of each connection that opens
-    #[arg(short = 'i', long)]
-    pub include: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The URL of the event stream
-    pub url: String,
-    #[command(flatten)]
-    pub request: RequestArgs,
-    /// How long to watch the stream (the resumption check adds up to 10 s)
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
-    pub duration: Duration,
-    /// Print the report as one JSON object
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct RecordArgs {
-    /// The URL of the event stream
-    pub url: String,
-    #[command(flatten)]
-    pub request: RequestArgs,
-    /// The file to write (replaced if it exists)
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: PathBuf,
-    /// Stop after N events
-    #[arg(long, value_name = "N", value_parser = parse_count)]
-    pub max_events: Option<u64>,
-    /// Stop after SECS
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    pub timeout: Option<Duration>,
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// A recording made by `ssekit record`
-    pub file: PathBuf,
-    /// The port on 127.0.0.1 (default: a free one)
-    #[arg(long, default_value = "0")]
-    pub port: u16,
-    /// Play the recording X times faster (0.5: twice as slow)
-    #[arg(long, value_name = "X", default_value = "1", value_parser = parse_speed)]
-    pub speed: f64,
-    /// Start the recording again when it ends, on the same connection
-    #[arg(long = "loop")]
-    pub looped: bool,
-}
-
-fn parse_secs(v: &str) -> Result<Duration, String> {
-    v.parse::<f64>()
-        .ok()
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .filter(|d| !d.is_zero() && *d < Duration::from_secs(100 * 365 * 86_400))
-        .ok_or_else(|| format!("expected a positive number of seconds, got {v:?}"))
-}
-
-fn parse_count(v: &str) -> Result<u64, String> {
-    v.parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("expected a count of at least 1, got {v:?}"))
-}
-
-fn parse_size(v: &str) -> Result<usize, String> {
-    v.parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("expected a number of bytes of at least 1, got {v:?}"))
-}
-
-fn parse_speed(v: &str) -> Result<f64, String> {
-    v.parse::<f64>()
-        .ok()
-        .filter(|x| x.is_finite() && *x > 0.0)
-        .ok_or_else(|| format!("expected a positive factor, got {v:?}"))
-}
-
-fn parse_method(v: &str) -> Result<reqwest::Method, String> {
-    reqwest::Method::from_bytes(v.to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("invalid request method {v:?}"))
-}
-
-fn parse_header(h: &str) -> Result<(String, String), String> {
-    let (name, v) = h
-        .split_once(':')
-        .ok_or_else(|| format!("header {h:?} is not 'Name: value'"))?;
-    Ok((name.trim().to_owned(), v.trim().to_owned()))
-}
-
-/// A request body (a newtype: clap would take a `Vec<u8>` for many values).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Body(pub Vec<u8>);
-
-fn parse_data(d: &str) -> Result<Body, String> {
-    match d.strip_prefix('@') {
-        Some(path) => std::fs::read(path)
-            .map(Body)
-            .map_err(|e| format!("reading {path}: {e}")),
-        None => Ok(Body(d.as_bytes().to_vec())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::values::Body;
 
     fn parse(v: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("ssekit").chain(v.iter().copied()))
@@ -263,8 +101,19 @@ mod tests {
             "0.25",
             "--max-event-size",
             "1024",
+            "--response-timeout",
+            "30",
+            "--error-event",
+            "error",
+            "--error-event",
+            "fault",
+            "--resume-by-get",
             "--cacert",
             "ca.pem",
+            "-x",
+            "http://u:p@proxy:3128",
+            "--noproxy",
+            "localhost,.internal",
             "-k",
             "-i",
             "--comments",
@@ -285,7 +134,12 @@ mod tests {
         assert_eq!(a.retry_delay, Some(Duration::from_millis(250)));
         assert_eq!(a.max_event_size, Some(1024));
         assert_eq!(a.max_retries, Some(4));
+        assert_eq!(a.response_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(a.error_event, ["error", "fault"]);
+        assert!(a.resume_by_get);
         assert!(a.comments && a.json && a.include && a.request.insecure);
+        assert_eq!(a.request.proxy.as_deref(), Some("http://u:p@proxy:3128"));
+        assert_eq!(a.request.noproxy.as_deref(), Some("localhost,.internal"));
     }
 
     #[test]
@@ -317,6 +171,9 @@ mod tests {
             &["u", "-d"],
             &["serve", "f", "--speed", "0"],
             &["completions", "tcsh"],
+            &["check", "not a url"],
+            &["check", "ftp://127.0.0.1/"],
+            &["record", "http://[::1", "-o", "f"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

@@ -13,6 +13,7 @@ mod printer;
 mod record;
 mod serve;
 mod time;
+mod values;
 mod watch;
 
 use std::io::{self, IsTerminal};
@@ -72,8 +73,9 @@ fn main() -> ExitCode {
                 json: cli.watch.json,
                 colour: colour && io::stdout().is_terminal(),
                 include: cli.watch.include,
+                proxy: None,
             };
-            rt.block_on(watch::run(cli.watch, &printer))
+            rt.block_on(watch::run(cli.watch, printer))
         }
         Some(Command::Check(a)) => rt.block_on(check::run(a, colour && io::stdout().is_terminal())),
         Some(Command::Record(a)) => rt.block_on(record::run(a)),

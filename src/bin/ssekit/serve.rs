@@ -3,11 +3,14 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Args;
 use ssekit::testing::{MockServer, Recording, Script};
 
-use crate::cli::ServeArgs;
+use crate::printer::escape_controls;
+use crate::values::parse_speed;
 
 pub const HELP: &str = "\
 Prints the server's URL (http://127.0.0.1:PORT/) as the first line of
@@ -19,6 +22,22 @@ including it are skipped); when nothing is left it gets 204 No Content,
 which tells a client to stop. An id the recording does not have replays
 from the start. With --loop the recording starts again after its end, on
 the same connection. Each request is logged on stderr.";
+
+/// The arguments of `ssekit serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A recording made by `ssekit record`
+    pub file: PathBuf,
+    /// The port on 127.0.0.1 (default: a free one)
+    #[arg(long, default_value = "0")]
+    pub port: u16,
+    /// Play the recording X times faster (0.5: twice as slow)
+    #[arg(long, value_name = "X", default_value = "1", value_parser = parse_speed)]
+    pub speed: f64,
+    /// Start the recording again when it ends, on the same connection
+    #[arg(long = "loop")]
+    pub looped: bool,
+}
 
 pub async fn run(a: ServeArgs) -> ExitCode {
     let text = match std::fs::read_to_string(&a.file) {
@@ -38,6 +57,8 @@ pub async fn run(a: ServeArgs) -> ExitCode {
     let (speed, looped) = (a.speed, a.looped);
     let server = MockServer::builder()
         .addr(SocketAddr::from(([127, 0, 0, 1], a.port)))
+        // serve runs until killed: its memory must not grow per request.
+        .keep_requests(0)
         .responder(move |req| {
             let id = req.last_event_id().unwrap_or("");
             let resumed = (!id.is_empty())
@@ -46,8 +67,10 @@ pub async fn run(a: ServeArgs) -> ExitCode {
             eprintln!(
                 "* request {}: {} {}{}",
                 req.index(),
-                req.method(),
-                req.path(),
+                // As received: escaped, so that a request cannot drive the
+                // terminal that shows the log.
+                escape_controls(req.method()),
+                escape_controls(req.path()),
                 match (id.is_empty(), resumed.is_some()) {
                     (true, _) => String::new(),
                     (false, true) => format!(" (resuming after id {id:?})"),
