@@ -13,6 +13,10 @@
 //! | [`parser`] | the parser without HTTP or a runtime |
 //! | [`cli`] | the `ssekit` command-line tool |
 //!
+//! Resuming a consumer where it stopped processing, across restarts, is
+//! documented with its types in the [`checkpoint`](crate::checkpoint)
+//! module.
+//!
 //! Measurements are on GitHub:
 //! [BENCHMARKS.md](https://github.com/ssekit/ssekit/blob/main/BENCHMARKS.md)
 //! (parser and end-to-end throughput, idle memory, against the other Rust
