@@ -171,6 +171,8 @@ pub struct EventSourceBuilder {
     body: Option<Bytes>,
     hook: Option<RequestHook>,
     last_event_id: String,
+    #[cfg(feature = "metrics")]
+    metrics_label: Option<String>,
     /// The ID loaded by `checkpoint`, which wins over `last_event_id`.
     checkpoint_id: Option<String>,
     policy: RetryPolicy,
@@ -219,6 +221,8 @@ impl EventSourceBuilder {
             body: None,
             hook: None,
             last_event_id: String::new(),
+            #[cfg(feature = "metrics")]
+            metrics_label: None,
             checkpoint_id: None,
             policy: RetryPolicy::default(),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
@@ -572,6 +576,17 @@ impl EventSourceBuilder {
         self
     }
 
+    /// The `stream` label of this stream's metrics (feature `metrics`; see
+    /// the table in the crate docs' Metrics section). Default: the URL's
+    /// origin (`https://api.example.com`), which keeps the label's values
+    /// few; give streams to one origin labels of their own to tell them
+    /// apart.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_label(mut self, label: impl Into<String>) -> Self {
+        self.metrics_label = Some(label.into());
+        self
+    }
+
     /// Whether comment lines are yielded as [`Event::Comment`](crate::Event::Comment).
     /// Default: off.
     pub fn comments(mut self, on: bool) -> Self {
@@ -737,11 +752,17 @@ impl EventSourceBuilder {
                 })
             }),
         };
+        #[cfg(feature = "metrics")]
+        let metrics_label = self
+            .metrics_label
+            .unwrap_or_else(|| config.url.origin().ascii_serialization());
         Ok(EventSource::from_config(
             config,
             lease,
             self.max_event_size,
             self.checkpoint_id.as_deref().unwrap_or(&self.last_event_id),
+            #[cfg(feature = "metrics")]
+            metrics_label,
         ))
     }
 }

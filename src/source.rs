@@ -54,6 +54,18 @@ const GATE_WAIT: Duration = Duration::from_secs(3);
 
 type ResponseFuture = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send>>;
 
+/// Runs `$body` with `$m` the stream's metric handles (feature `metrics`);
+/// nothing without the feature.
+macro_rules! metric {
+    ($self:ident, $m:ident => $body:expr) => {
+        #[cfg(feature = "metrics")]
+        {
+            let $m = &mut $self.metrics;
+            $body;
+        }
+    };
+}
+
 /// A server-sent events stream that reconnects.
 ///
 /// `EventSource` is a [`Stream`] of `Result<`[`Event`]`, `[`Error`]`>`. It
@@ -160,6 +172,9 @@ pub struct EventSource {
     pending: Option<Box<Event>>,
     /// The end marker was seen.
     finished: bool,
+    /// The stream's metric handles (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    metrics: Box<crate::metrics::Metrics>,
 }
 
 enum State {
@@ -334,6 +349,7 @@ impl EventSource {
         lease: Option<Lease>,
         max_event_size: usize,
         last_event_id: &str,
+        #[cfg(feature = "metrics")] metrics_label: String,
     ) -> Self {
         let mut codec = SseCodec::new().with_max_event_size(max_event_size);
         codec.set_last_event_id(last_event_id);
@@ -359,6 +375,8 @@ impl EventSource {
             control: None,
             pending: None,
             finished: false,
+            #[cfg(feature = "metrics")]
+            metrics: Box::new(crate::metrics::Metrics::new(metrics_label)),
         }
     }
 
@@ -399,6 +417,7 @@ impl EventSource {
     fn close_with(&mut self, error: Option<String>) {
         if !matches!(self.state, State::Closed) {
             self.report(|| StreamState::Closed { error });
+            metric!(self, m => m.closed());
         }
         self.state = State::Closed;
         self.pending = None;
@@ -416,6 +435,7 @@ impl EventSource {
         if !matches!(self.state, State::Closed) {
             tracing::debug!(url = %Redacted(&self.config.url), "reconnection requested");
             self.state = State::Start;
+            metric!(self, m => m.reconnection(None));
             if self.config.reconnect_events {
                 self.pending = Some(Box::new(Event::Reconnecting(Reconnect {
                     attempt: self.retrier.attempt(),
@@ -646,6 +666,7 @@ impl EventSource {
                 }
                 return Poll::Pending;
             }
+            metric!(self, m => m.note_last_event());
             if std::mem::take(&mut self.activity) {
                 self.quiet_ticks = 0;
             } else {
@@ -717,6 +738,7 @@ impl EventSource {
             };
             self.start_idle();
             self.report(|| StreamState::Open);
+            metric!(self, m => m.opened());
             return Ok(Some(Event::Open(open)));
         }
         if status == StatusCode::NO_CONTENT {
@@ -860,6 +882,8 @@ impl EventSource {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         self.activity = true;
+                        #[cfg(feature = "metrics")]
+                        self.metrics.bytes(data.len());
                         if json.collected.len() + data.len() > limit {
                             return Poll::Ready(Err(Error::new(Kind::TooLarge(limit))));
                         }
@@ -877,6 +901,7 @@ impl EventSource {
                     if let Some(control) = &self.control {
                         control.status.event();
                     }
+                    metric!(self, m => m.event());
                     tracing::info!(url = %Redacted(&self.config.url), "JSON answer received; stream closed");
                     self.close();
                     return Poll::Ready(Ok(Event::Message(message)));
@@ -906,6 +931,7 @@ impl EventSource {
                     if let Some(control) = &self.control {
                         control.status.event();
                     }
+                    metric!(self, metrics => metrics.event());
                     return Poll::Ready(Ok(Event::Message(m)));
                 }
                 Ok(Some(Frame::Comment(c))) => return Poll::Ready(Ok(Event::Comment(c))),
@@ -923,6 +949,7 @@ impl EventSource {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         self.activity = true;
+                        metric!(self, m => m.bytes(data.len()));
                         self.codec.feed(data);
                     }
                 }
@@ -1033,6 +1060,7 @@ impl EventSource {
             delay,
             cause: cause.clone(),
         });
+        metric!(self, m => m.reconnection(Some(cause.failure_kind())));
         self.config.reconnect_events.then(|| {
             Ok(Event::Reconnecting(Reconnect {
                 attempt,
@@ -1195,6 +1223,7 @@ impl Stream for EventSource {
                     ready!(this.poll_admit(cx));
                     let attempt = this.retrier.attempt();
                     this.report(|| StreamState::Connecting { attempt });
+                    metric!(this, m => m.attempt());
                     let mut conn = this.connect();
                     this.arm_response_deadline(&mut conn);
                     this.state = State::Connecting(Box::new(conn));

@@ -55,21 +55,27 @@ impl Report {
     }
 }
 
+/// Runs `ssekit ARGS` with no input, within [`LIMIT`] (killed if the test
+/// ends first).
+async fn run(args: &[&str]) -> std::process::Output {
+    let out = tokio::process::Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(LIMIT, out)
+        .await
+        .unwrap_or_else(|_| panic!("ssekit {args:?} did not exit in time"))
+        .unwrap()
+}
+
 async fn check(url: &str, extra: &[&str]) -> Report {
     let mut args = vec!["check", url, "--json"];
     if !extra.contains(&"--duration") {
         args.extend(["--duration", "1.5"]);
     }
     args.extend_from_slice(extra);
-    let out = tokio::process::Command::new(BIN)
-        .args(&args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(LIMIT, out)
-        .await
-        .unwrap_or_else(|_| panic!("ssekit {args:?} did not exit in time"))
-        .unwrap();
+    let out = run(&args).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let json = serde_json::from_str(&stdout)
@@ -371,12 +377,7 @@ async fn the_human_report_and_bad_usage() {
         .start()
         .await
         .unwrap();
-    let out = tokio::process::Command::new(BIN)
-        .args(["check", &server.url("/"), "--duration", "1"])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(LIMIT, out).await.unwrap().unwrap();
+    let out = run(&["check", &server.url("/"), "--duration", "1"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("PASS  status        200 OK"), "{text}");
@@ -587,12 +588,7 @@ async fn a_malformed_url_is_bad_usage_for_every_subcommand() {
         &["record", "mailto:a@b", "-o", path],
         &["not a url"],
     ] {
-        let out = tokio::process::Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(LIMIT, out).await.unwrap().unwrap();
+        let out = run(args).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("invalid URL"), "{args:?}: {stderr}");
@@ -662,12 +658,7 @@ async fn server_text_in_the_report_has_its_control_characters_escaped() {
     )
     .await
     .unwrap();
-    let out = tokio::process::Command::new(BIN)
-        .args(["check", &server.url("/"), "--duration", "1"])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(LIMIT, out).await.unwrap().unwrap();
+    let out = run(&["check", &server.url("/"), "--duration", "1"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     for raw in ['\x1b', '\x07', '\r', '\u{202e}'] {
