@@ -106,6 +106,16 @@ pub(crate) fn unable(client: &str, rt: &str) -> Option<&'static str> {
 /// The HTTP clients, built once per process and shared by its streams.
 /// For the HTTP/2 rows, h2c with prior knowledge and the same flow-control
 /// windows ([`h2_windows`]) in each.
+/// The exit status of a client whose HTTP/2 streams were all made but
+/// split over more than one connection. hyper-util's pooled client (under
+/// eventsource-client, and reqwest's) starts a connection per waiting
+/// request until the first is up, and now and then two of them carry
+/// requests: about one run in five of the HTTP/2 rows on a busy 2-core
+/// machine, before and after the benches moved to their own package. Such a
+/// run measures a different thing, so it is not kept, but it is run again
+/// rather than failing the bench (see `throughput_parent`).
+pub(crate) const H2_SPLIT_EXIT: i32 = 3;
+
 pub(crate) struct Clients {
     pub(crate) h2: bool,
     pub(crate) reqwest: reqwest::Client,
@@ -515,7 +525,10 @@ pub(crate) fn client_main(kind: &str, corpus: &str, rt_kind: &str, streams: usiz
             eprintln!(
                 "FAILED {kind} {corpus} {rt_kind} x{streams}: {requests} requests on {used} HTTP/2 connections ({tcp} TCP connections); expected {streams} on one"
             );
-            std::process::exit(1);
+            // Every request made, but over more than one connection: the
+            // client's pool raced itself (see `H2_SPLIT_EXIT`).
+            let split = used > 1 && requests == streams as u64;
+            std::process::exit(if split { H2_SPLIT_EXIT } else { 1 });
         }
         (tcp, used)
     });

@@ -246,7 +246,9 @@ pub(crate) fn idle_parent() {
                 client.clone(),
                 streams.to_string(),
             ];
-            let mut run = run_child(&args, &server, Duration::from_secs(300));
+            // Idle streams are HTTP/1.1: no run comes back split.
+            let mut run = run_child(&args, &server, Duration::from_secs(300))
+                .expect("an idle client on HTTP/1.1");
             run["round"] = json!(round);
             let per = |k: &str| {
                 (run[k].as_f64().unwrap() - run["rss_kib_before"].as_f64().unwrap())

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::clients::{repeat, unable, CLIENTS};
+use crate::clients::{repeat, unable, CLIENTS, H2_SPLIT_EXIT};
 use crate::corpus::{gzip_share, CORPORA};
 use crate::measure::{
     children_cpu_s, loadavg, machine_cpu_s, machine_info, proc_cpu_s, source_info,
@@ -65,7 +65,11 @@ impl Drop for Server {
 /// (the server process), `other_cpu_s` (every other process: busy CPU time
 /// of the machine less the client's and the server's) and `steal_s` (time
 /// the hypervisor gave to other machines), over the client's `lifetime_s`.
-pub(crate) fn run_child(args: &[String], server: &Server, timeout: Duration) -> Value {
+/// Runs one client process and returns its JSON line with the parent's
+/// measurements added; `None` when the client exited with
+/// [`H2_SPLIT_EXIT`] (its HTTP/2 streams split over two connections), for
+/// the caller to run it again. Any other failure ends the bench.
+pub(crate) fn run_child(args: &[String], server: &Server, timeout: Duration) -> Option<Value> {
     let (busy0, steal0) = machine_cpu_s();
     let children0 = children_cpu_s();
     let server0 = proc_cpu_s(server.child.id());
@@ -94,6 +98,14 @@ pub(crate) fn run_child(args: &[String], server: &Server, timeout: Duration) -> 
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.code() == Some(H2_SPLIT_EXIT) {
+        // The client's own message says how the streams were split.
+        eprintln!(
+            "not kept: {}",
+            stderr.trim_end().trim_start_matches("FAILED ")
+        );
+        return None;
+    }
     if !output.status.success() {
         eprintln!(
             "FAILED: {args:?} exited with {}\n{stderr}{stdout}",
@@ -115,7 +127,7 @@ pub(crate) fn run_child(args: &[String], server: &Server, timeout: Duration) -> 
     run["server_cpu_s"] = json!(server_cpu);
     run["other_cpu_s"] = json!((busy1 - busy0 - client_cpu - server_cpu).max(0.0));
     run["steal_s"] = json!(steal1 - steal0);
-    run
+    Some(run)
 }
 
 /// Whether other processes took more than `SSEKIT_BENCH_MAX_OTHER` (default
@@ -225,10 +237,25 @@ pub(crate) fn throughput_parent() {
                     streams.to_string(),
                 ];
                 // A run during which other processes took CPU is run again
-                // (after a pause), up to 3 times, then kept and marked.
+                // (after a pause), up to 3 times, then kept and marked. A
+                // run whose HTTP/2 streams split over two connections is not
+                // kept: it is run again, up to 3 times, then the bench fails.
                 let mut attempt = 1;
+                let mut splits = 0;
                 let mut run = loop {
-                    let run = run_child(&args, &server, Duration::from_secs(600));
+                    let Some(run) = run_child(&args, &server, Duration::from_secs(600)) else {
+                        splits += 1;
+                        if splits > 3 {
+                            eprintln!(
+                                "FAILED: {args:?} split its HTTP/2 streams {splits} times in a row"
+                            );
+                            std::process::exit(1);
+                        }
+                        eprintln!(
+                            "round {round} {corpus} {rt} {client}: streams split over HTTP/2 connections; again"
+                        );
+                        continue;
+                    };
                     match contended(&run) {
                         Some(share) if attempt < 4 => {
                             eprintln!(
@@ -243,6 +270,7 @@ pub(crate) fn throughput_parent() {
                 };
                 run["round"] = json!(round);
                 run["attempts"] = json!(attempt);
+                run["h2_split_reruns"] = json!(splits);
                 run["contended"] = json!(contended(&run).is_some());
                 let conns = match run["h2_tcp_connections"].as_u64() {
                     Some(1) => "  1 connection".to_string(),
