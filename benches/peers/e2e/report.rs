@@ -121,10 +121,12 @@ pub(crate) fn print_throughput_tables(
             s["runtime"].as_str().unwrap(),
             s["client"].as_str().unwrap(),
             s["events_per_s"].as_f64().unwrap(),
-            s["ratio"].as_f64().unwrap(),
+            // No ratios without the ceiling (SSEKIT_BENCH_CLIENTS without
+            // `reqwest`): JSON has no NaN, so they are null.
+            s["ratio"].as_f64().unwrap_or(f64::NAN),
             s["mib_per_s"].as_f64().unwrap(),
             s["cpu_us_per_event"].as_f64().unwrap(),
-            s["cpu_vs_ceiling"].as_f64().unwrap(),
+            s["cpu_vs_ceiling"].as_f64().unwrap_or(f64::NAN),
             s["allocs_per_event"].as_f64().unwrap(),
         );
     }
