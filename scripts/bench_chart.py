@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Chart and tables from the end-to-end benchmark's own output.
 
-Reads benches/results/e2e.json (written by `cargo bench --bench e2e`; its
+Reads benches/results/e2e.json (written by `cargo bench -p ssekit-peer-benches --bench e2e`; its
 HTTP/2 and gzip rows are labelled so, and a client that cannot run a row
 shows "—" with the reason under the table) and,
-if present, benches/results/idle.json (`cargo bench --bench e2e -- idle`);
+if present, benches/results/idle.json (`cargo bench -p ssekit-peer-benches --bench e2e -- idle`);
 writes benches/results/e2e.svg (and idle.svg) and prints the markdown tables
-for the README. Medians are recomputed here from the raw runs, so the chart
+for BENCHMARKS.md. Medians are recomputed here from the raw runs, so the chart
 shows exactly what the runs measured. Standard library only.
 
     python3 scripts/bench_chart.py [RESULTS_DIR]
@@ -328,7 +328,7 @@ def idle(data):
 def main():
     data = load("e2e.json")
     if data is None and load("idle.json") is None:
-        sys.exit("no e2e.json or idle.json in {}: run `cargo bench --bench e2e` first".format(RESULTS))
+        sys.exit("no e2e.json or idle.json in {}: run `cargo bench -p ssekit-peer-benches --bench e2e` first".format(RESULTS))
     if data is not None:
         e2e(data)
         print("wrote {}".format(os.path.join(RESULTS, "e2e.svg")), file=sys.stderr)

@@ -2,7 +2,7 @@
 """Parser cost in instructions per byte, under callgrind: a noise-free figure.
 
 Timings on a shared machine drift; instruction counts do not. This builds the
-parser bench (`benches/parser.rs`) and, for every corpus, cut and parser,
+parser bench (`benches/peers/parser.rs`) and, for every corpus, cut and parser,
 runs it once under `valgrind --tool=callgrind` in its one-shot mode
 (`SSEKIT_CALLGRIND=corpus/cut/parser`: generate one corpus, cut it as the
 benchmark does, parse it once, exit). A run with parser `none` (generate and
@@ -11,7 +11,7 @@ cut only) is the baseline: instructions per byte are
     (Ir of the run - Ir of the baseline) / corpus bytes
 
 so the generator's cost is left out. It prints a Markdown table (the one in
-the README's "Performance" section) with each ssekit path's ratio to the best
+BENCHMARKS.md) with each ssekit path's ratio to the best
 peer on that row: best peer's Ir / ours, so above 1 means fewer
 instructions than every peer.
 
@@ -26,7 +26,7 @@ library only):
                                                   # top functions of one run
     python3 scripts/callgrind.py --exe saved-binary  # an earlier build, to compare
 
-The build goes through `flock /tmp/cargo.lock cargo bench --no-run` (set
+The build goes through `flock /tmp/cargo.lock cargo bench -p ssekit-peer-benches --no-run` (set
 `CARGO` to override the command); CARGO_TARGET_DIR is honoured. Callgrind
 output files are kept in target/callgrind/ for `callgrind_annotate`.
 A 512 KiB corpus takes a few seconds per run; the whole table about 3-5
@@ -56,7 +56,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 def build():
     cargo = shlex.split(os.environ.get("CARGO", "flock /tmp/cargo.lock cargo"))
-    cmd = cargo + ["bench", "--bench", "parser", "--no-run", "--message-format=json"]
+    cmd = cargo + ["bench", "-p", "ssekit-peer-benches", "--bench", "parser", "--no-run",
+                   "--message-format=json"]
     out = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
     exe = None
     for line in out.splitlines():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Prints the README's parser table from criterion's saved results.
+"""Prints BENCHMARKS.md's parser table from criterion's saved results.
 
-Run after `cargo bench --bench parser`. Reads
+Run after `cargo bench -p ssekit-peer-benches --bench parser`. Reads
 target/criterion/<group>/<parser>/new/{benchmark,estimates}.json and prints,
 for every input and cut, the median throughput of each parser in MB/s
 (10^6 bytes/s) and ssekit's ratio to the fastest peer. Standard library only.
@@ -25,7 +25,7 @@ def main():
         mbps = nbytes / (median_ns / 1e9) / 1e6
         rows.setdefault(meta["group_id"], {})[meta["function_id"]] = mbps
     if not rows:
-        sys.exit(f"no criterion results under {root}; run `cargo bench --bench parser` first")
+        sys.exit(f"no criterion results under {root}; run `cargo bench -p ssekit-peer-benches --bench parser` first")
     order = ["openai", "anthropic", "openai_crlf", "dashboard", "multiline_64k", "line_8m"]
     cuts = ["16k", "tcp", "trickle"]
     cols = OURS + PEERS

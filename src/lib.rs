@@ -14,6 +14,13 @@
 //!   stopped.
 //! - [`testing`]: deadlines and readable failures for tests of SSE servers.
 //!
+//! The [`guide`] holds the reference that does not belong to one item:
+//! [reconnection](guide::reconnection) (every setting, what each answer
+//! leads to), [LLM streams](guide::llm), [MCP clients](guide::mcp),
+//! [subscribers](guide::subscribers), [proxies](guide::proxies),
+//! [testing](guide::testing), the [parser](guide::parser) and the
+//! [command-line tool](guide::cli).
+//!
 //! # Example
 //!
 //! ```no_run
@@ -53,13 +60,13 @@
 //! in `block_on` or the body of `#[tokio::main]` on the multi-thread
 //! runtime, every HTTP chunk (one per token of an LLM stream) crosses
 //! threads to wake the main thread, which measured here at about 19 µs of
-//! CPU per event instead of about 1 µs (see the README's Performance
-//! section).
+//! CPU per event instead of about 1 µs (see
+//! [BENCHMARKS.md](https://github.com/ssekit/ssekit/blob/main/BENCHMARKS.md#end-to-end)).
 //!
 //! [Server-Sent Events]: https://html.spec.whatwg.org/multipage/server-sent-events.html
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 pub mod checkpoint;
@@ -68,6 +75,7 @@ mod dispatch;
 mod error;
 mod event;
 mod gate;
+pub mod guide;
 mod headers;
 #[cfg(feature = "json")]
 mod json;

@@ -529,7 +529,7 @@ fn event_stream_is_send_and_unpin_for_expect_events() {
     assert_expect_events::<AxumEvents>();
 }
 
-// ---- the README example ----------------------------------------------------------
+// ---- the example of the testing guide (src/guide/testing.md) ------------------------
 
 mod readme_example {
     use std::time::Duration;

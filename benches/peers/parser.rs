@@ -21,7 +21,8 @@
 //! | `trickle` | random 1..=16 byte pieces            |
 //!
 //! Corpora 1-5 are about 4 MiB each. Benchmark ids are `corpus/cut/parser`,
-//! so criterion's filter selects them: `cargo bench --bench parser -- openai`,
+//! so criterion's filter selects them:
+//! `cargo bench -p ssekit-peer-benches --bench parser -- openai`,
 //! `... -- 'line_8m/tcp'`, `... -- '/sseer$'`.
 //!
 //! Parsers (each run starts from a fresh parser and counts events and data

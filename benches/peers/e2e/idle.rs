@@ -1,0 +1,328 @@
+//! The idle mode: 1,000 streams that stay open after one event. The
+//! `idle-client` processes hold the streams and report resident memory and
+//! live heap; the `idle` parent runs them per client and round and writes
+//! `idle.json`.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::clients::{fail, runtime, Clients};
+use crate::measure::{
+    alloc_totals, loadavg, machine_info, raise_nofile, source_info, vm_rss_kib, COUNTING,
+};
+use crate::report::median;
+use crate::throughput::{clients_selected, env_usize, results_dir, run_child, Server};
+
+pub(crate) fn idle_client_main(kind: &str, streams: usize) {
+    let nofile = raise_nofile();
+    let addr = std::env::var("SSEKIT_BENCH_ADDR").expect("SSEKIT_BENCH_ADDR");
+    let url = format!("http://{addr}/idle");
+    let rt = runtime("mt");
+    let clients = Arc::new(rt.block_on(async { Clients::new(kind, &url, false) }));
+    let ready = Arc::new(Ready {
+        count: AtomicUsize::new(0),
+        streams,
+        all: tokio::sync::Notify::new(),
+    });
+    let failed = Arc::new(Mutex::new(None::<String>));
+    // Give the runtime's threads a moment to settle before the baseline.
+    std::thread::sleep(Duration::from_millis(200));
+    let rss_before = vm_rss_kib();
+    COUNTING.store(true, Relaxed);
+    let (_, in0, out0) = alloc_totals();
+    let t0 = Instant::now();
+    for _ in 0..streams {
+        let holder = hold_stream(kind, url.clone(), clients.clone(), ready.clone());
+        let (ready, failed) = (ready.clone(), failed.clone());
+        rt.spawn(async move {
+            if let Err(e) = holder.await {
+                failed.lock().unwrap().get_or_insert(e);
+                ready.all.notify_one();
+            }
+        });
+    }
+    let opened = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(120), async {
+            loop {
+                let notified = ready.all.notified();
+                if ready.count.load(Relaxed) == streams || failed.lock().unwrap().is_some() {
+                    break;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .is_ok()
+    });
+    let open_s = t0.elapsed().as_secs_f64();
+    if let Some(e) = failed.lock().unwrap().take() {
+        eprintln!("FAILED idle {kind}: {e}");
+        std::process::exit(1);
+    }
+    if !opened {
+        eprintln!(
+            "FAILED idle {kind}: only {} of {streams} streams open after 120 s",
+            ready.count.load(Relaxed)
+        );
+        std::process::exit(1);
+    }
+    let rss_open = vm_rss_kib();
+    let (allocs, in1, out1) = alloc_totals();
+    // Past one heartbeat (every 5 s): the streams have been woken once more.
+    std::thread::sleep(Duration::from_secs(6));
+    let rss_beat = vm_rss_kib();
+    let (_, in2, out2) = alloc_totals();
+    let heap = |i: u64, o: u64| (i as i64 - in0 as i64) - (o as i64 - out0 as i64);
+    if let Some(e) = failed.lock().unwrap().take() {
+        eprintln!("FAILED idle {kind}: {e}");
+        std::process::exit(1);
+    }
+    let out = json!({
+        "client": kind,
+        "streams": streams,
+        "open_s": open_s,
+        "rss_kib_before": rss_before,
+        "rss_kib_open": rss_open,
+        "rss_kib_after_heartbeat": rss_beat,
+        "heap_bytes_open": heap(in1, out1),
+        "heap_bytes_after_heartbeat": heap(in2, out2),
+        "allocs_to_open": allocs,
+        "nofile_limit": nofile,
+    });
+    println!("{out}");
+    std::process::exit(0);
+}
+
+/// Counts streams that have seen their first event.
+pub(crate) struct Ready {
+    pub(crate) count: AtomicUsize,
+    pub(crate) streams: usize,
+    pub(crate) all: tokio::sync::Notify,
+}
+
+impl Ready {
+    pub(crate) fn mark(&self) {
+        if self.count.fetch_add(1, Relaxed) + 1 == self.streams {
+            self.all.notify_one();
+        }
+    }
+}
+
+pub(crate) type Holder =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
+/// One idle stream of client `kind`: it opens, marks itself ready at its
+/// first event, then keeps reading (heartbeats) for as long as the process
+/// lives. Each kind is its own boxed future, so a task is as large as that
+/// client needs, not as the largest of them.
+pub(crate) fn hold_stream(
+    kind: &str,
+    url: String,
+    clients: Arc<Clients>,
+    ready: Arc<Ready>,
+) -> Holder {
+    match kind {
+        // The floor: the bodies alone (as `bytes_stream()`), the rest of
+        // each `Response` dropped, as an SSE client keeps them.
+        "reqwest" => Box::pin(async move {
+            let resp = clients
+                .reqwest
+                .get(&url)
+                .send()
+                .await
+                .or_else(|e| fail("reqwest", e))?;
+            let mut body = resp.bytes_stream();
+            let mut seen = false;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.or_else(|e| fail("reqwest", e))?;
+                if !seen && !chunk.starts_with(b":") {
+                    seen = true;
+                    ready.mark();
+                }
+            }
+            fail("reqwest", "idle stream ended")
+        }),
+        "ssekit" => Box::pin(async move {
+            let mut es = ssekit::EventSource::new(&url).or_else(|e| fail("ssekit", e))?;
+            let mut seen = false;
+            while let Some(item) = es.next().await {
+                if let ssekit::Event::Message(_) = item.or_else(|e| fail("ssekit", e))? {
+                    if !seen {
+                        seen = true;
+                        ready.mark();
+                    }
+                }
+            }
+            fail("ssekit", "idle stream ended")
+        }),
+        "sse-stream" => Box::pin(async move {
+            let resp = clients
+                .reqwest
+                .get(&url)
+                .header("accept", "text/event-stream")
+                .send()
+                .await
+                .or_else(|e| fail("sse-stream", e))?;
+            let mut s = sse_stream::SseByteStream::new(resp.bytes_stream());
+            let mut seen = false;
+            while let Some(item) = s.next().await {
+                if item.or_else(|e| fail("sse-stream", e))?.data.is_some() && !seen {
+                    seen = true;
+                    ready.mark();
+                }
+            }
+            fail("sse-stream", "idle stream ended")
+        }),
+        "sseer" => Box::pin(async move {
+            let mut es = sseer::EventSource::new(clients.reqwest.get(&url))
+                .or_else(|e| fail("sseer", format!("{e:?}")))?;
+            let mut seen = false;
+            while let Some(item) = es.next().await {
+                if let sseer::reqwest::StreamEvent::Event(_) = item.or_else(|e| fail("sseer", e))? {
+                    if !seen {
+                        seen = true;
+                        ready.mark();
+                    }
+                }
+            }
+            fail("sseer", "idle stream ended")
+        }),
+        "reqwest-eventsource" => Box::pin(async move {
+            let kind = "reqwest-eventsource";
+            let mut es = reqwest_eventsource::EventSource::new(clients.reqwest012.get(&url))
+                .or_else(|e| fail(kind, e))?;
+            let mut seen = false;
+            while let Some(item) = es.next().await {
+                if let reqwest_eventsource::Event::Message(_) = item.or_else(|e| fail(kind, e))? {
+                    if !seen {
+                        seen = true;
+                        ready.mark();
+                    }
+                }
+            }
+            fail(kind, "idle stream ended")
+        }),
+        "eventsource-client" => Box::pin(async move {
+            let kind = "eventsource-client";
+            let client = clients.launchdarkly.as_ref().expect("built for this kind");
+            let mut s = client.stream();
+            let mut seen = false;
+            while let Some(item) = s.next().await {
+                if let eventsource_client::SSE::Event(_) =
+                    item.or_else(|e| fail(kind, format!("{e:?}")))?
+                {
+                    if !seen {
+                        seen = true;
+                        ready.mark();
+                    }
+                }
+            }
+            fail(kind, "idle stream ended")
+        }),
+        other => {
+            let e = format!("{other}: unknown client");
+            Box::pin(async move { Err(e) })
+        }
+    }
+}
+
+pub(crate) fn idle_parent() {
+    let streams = env_usize("SSEKIT_BENCH_IDLE_STREAMS", 1000);
+    let rounds = env_usize("SSEKIT_BENCH_IDLE_ROUNDS", 3);
+    let clients = clients_selected();
+    let machine = machine_info();
+    let load = loadavg();
+    let server = Server::start(0);
+    let mut runs = Vec::new();
+    for round in 0..rounds {
+        for i in 0..clients.len() {
+            let client = &clients[(i + round) % clients.len()];
+            let args = vec![
+                "idle-client".to_string(),
+                client.clone(),
+                streams.to_string(),
+            ];
+            // Idle streams are HTTP/1.1: no run comes back split.
+            let mut run = run_child(&args, &server, Duration::from_secs(300))
+                .expect("an idle client on HTTP/1.1");
+            run["round"] = json!(round);
+            let per = |k: &str| {
+                (run[k].as_f64().unwrap() - run["rss_kib_before"].as_f64().unwrap())
+                    / streams as f64
+            };
+            eprintln!(
+                "round {round} {client:20} {:.1} KiB/stream open, {:.1} after a heartbeat, all open in {:.3} s",
+                per("rss_kib_open"),
+                per("rss_kib_after_heartbeat"),
+                run["open_s"].as_f64().unwrap()
+            );
+            runs.push(run);
+            // Let the server notice the closed sockets before the next client.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    let med = |client: &str, f: &dyn Fn(&Value) -> f64| {
+        let mut v: Vec<f64> = runs
+            .iter()
+            .filter(|r| r["client"] == client)
+            .map(f)
+            .collect();
+        median(&mut v)
+    };
+    let kib = |k: &'static str| {
+        move |r: &Value| {
+            (r[k].as_f64().unwrap() - r["rss_kib_before"].as_f64().unwrap()) / streams as f64
+        }
+    };
+    let heap = |k: &'static str| move |r: &Value| r[k].as_f64().unwrap() / streams as f64 / 1024.0;
+    let floor = med("reqwest", &kib("rss_kib_open"));
+    let floor_beat = med("reqwest", &kib("rss_kib_after_heartbeat"));
+    let mut summary = Vec::new();
+    for client in &clients {
+        let open = med(client, &kib("rss_kib_open"));
+        let beat = med(client, &kib("rss_kib_after_heartbeat"));
+        summary.push(json!({
+            "client": client,
+            "kib_per_stream": open,
+            "delta_vs_floor_kib": open - floor,
+            "kib_per_stream_after_heartbeat": beat,
+            "delta_vs_floor_after_heartbeat_kib": beat - floor_beat,
+            "heap_kib_per_stream": med(client, &heap("heap_bytes_open")),
+            "heap_kib_per_stream_after_heartbeat": med(client, &heap("heap_bytes_after_heartbeat")),
+            "allocs_per_stream_to_open": med(client, &|r| r["allocs_to_open"].as_f64().unwrap() / streams as f64),
+            "open_all_s": med(client, &|r| r["open_s"].as_f64().unwrap()),
+        }));
+    }
+    println!(
+        "\n{streams} idle streams (one event, then a comment every 5 s), median of {rounds} rounds; floor: one shared reqwest::Client holding the bodies\n"
+    );
+    println!("| client | KiB/stream | vs floor | after a heartbeat | vs floor | heap KiB/stream | allocs/stream | s to open all |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for s in &summary {
+        println!(
+            "| {} | {:.1} | {:+.1} | {:.1} | {:+.1} | {:.1} | {:.0} | {:.3} |",
+            s["client"].as_str().unwrap(),
+            s["kib_per_stream"].as_f64().unwrap(),
+            s["delta_vs_floor_kib"].as_f64().unwrap(),
+            s["kib_per_stream_after_heartbeat"].as_f64().unwrap(),
+            s["delta_vs_floor_after_heartbeat_kib"].as_f64().unwrap(),
+            s["heap_kib_per_stream"].as_f64().unwrap(),
+            s["allocs_per_stream_to_open"].as_f64().unwrap(),
+            s["open_all_s"].as_f64().unwrap(),
+        );
+    }
+    let out = json!({
+        "machine": machine,
+        "ssekit": source_info(),
+        "config": {"streams": streams, "rounds": rounds, "heartbeat_s": 5, "runtime": "multi-thread, 2 workers", "load_avg_1m_start": load},
+        "summary": summary,
+        "runs": runs,
+    });
+    let path = results_dir().join("idle.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap() + "\n").unwrap();
+    eprintln!("wrote {}", path.display());
+}
