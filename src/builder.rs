@@ -466,7 +466,7 @@ impl EventSourceBuilder {
     /// work each time the runtime waits for I/O. Under callgrind, with
     /// Tokio's `test-util` (less without it), that was about 300
     /// instructions per wait, 1.2 instructions per byte on a stream of one
-    /// small event per chunk (see the README's Performance section).
+    /// small event per chunk (see [BENCHMARKS.md](https://github.com/ssekit/ssekit/blob/main/BENCHMARKS.md)).
     /// `None` removes it.
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;

@@ -27,10 +27,12 @@ type Factory = dyn Fn() -> reqwest::ClientBuilder + Send + Sync;
 ///
 /// Streams built without [`client`](crate::EventSourceBuilder::client) or
 /// [`client_pool`](crate::EventSourceBuilder::client_pool) share one
-/// process-wide pool of clients made with reqwest's defaults. Give streams
-/// a pool of your own for proxies, TLS roots, timeouts or HTTP/2 settings:
-/// its factory returns a configured `reqwest::ClientBuilder`, and the pool
-/// builds a client from it whenever the clients it has are full.
+/// process-wide pool of clients made with reqwest's defaults (which route
+/// through the proxies of `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and
+/// `NO_PROXY`). Give streams a pool of your own for an explicit proxy, TLS
+/// roots, timeouts or HTTP/2 settings: its factory returns a configured
+/// `reqwest::ClientBuilder`, and the pool builds a client from it whenever
+/// the clients it has are full.
 ///
 /// A stream takes its place on a client when it is built and gives it back
 /// when it is dropped or ends. A client built by a pool does not follow
