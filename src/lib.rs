@@ -12,6 +12,10 @@
 //! - [`checkpoint`]: the last processed event ID kept across restarts
 //!   ([`FileCheckpoints`], [`Checkpoint`]), to resume where a consumer
 //!   stopped.
+//! - [`Handle`]: close or restart a stream from another task, and watch
+//!   what it is doing ([`Handle::status`], [`Handle::watch`]) for a health
+//!   endpoint; with the `metrics` feature, counters and gauges per stream
+//!   (see the `metrics` module).
 //! - [`testing`]: deadlines and readable failures for tests of SSE servers.
 //!
 //! The [`guide`] holds the reference that does not belong to one item:
