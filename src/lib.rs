@@ -51,7 +51,7 @@
 //! | `system-proxy` | yes | the operating system's proxy settings (macOS, Windows), besides `HTTP_PROXY` and friends |
 //! | `native-tls` | no | TLS through the platform's library |
 //! | `gzip`, `brotli`, `zstd`, `deflate` | yes | decoding compressed bodies as they stream |
-//! | `metrics` | no | counters and gauges through the `metrics` facade: see the [`metrics`] module |
+//! | `metrics` | no | counters and gauges through the `metrics` facade: see the `metrics` module |
 //! | `json` | no | [`MessageEvent::json`], `Json` streams, JSON request bodies |
 //! | `mock` | no | `testing::MockServer`: a scripted, misbehaving SSE server for tests |
 //! | `cli` | no | the `ssekit` command-line tool (includes `json` and `mock`) |
