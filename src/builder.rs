@@ -80,8 +80,9 @@ pub(crate) struct Config {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) resend_after_events: bool,
-    /// Resume a non-GET answer by GET, to this URL (`Some` when on).
-    pub(crate) resume_by_get: Option<Url>,
+    /// Resume a non-GET answer by GET, to this URL (`Some` when on). Boxed:
+    /// a `Url` is 88 bytes, and most streams never resume by GET.
+    pub(crate) resume_by_get: Option<Box<Url>>,
     pub(crate) accept_json: bool,
     pub(crate) comments: bool,
     pub(crate) reconnect_events: bool,
@@ -703,11 +704,12 @@ impl EventSourceBuilder {
         };
         let resume_by_get = match (self.resume_by_get, &self.resume_url) {
             (false, _) => None,
-            (true, None) => Some(url.clone()),
-            (true, Some(to)) => Some(
-                url.join(to)
-                    .map_err(|e| Error::builder(format!("invalid resume URL {to:?}: {e}")))?,
-            ),
+            (true, None) => Some(Box::new(url.clone())),
+            (true, Some(to)) => {
+                Some(Box::new(url.join(to).map_err(|e| {
+                    Error::builder(format!("invalid resume URL {to:?}: {e}"))
+                })?))
+            }
         };
         if let Some(to) = &resume_by_get {
             if !matches!(to.scheme(), "http" | "https") {

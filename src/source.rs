@@ -494,7 +494,7 @@ impl EventSource {
         let cfg = &self.config;
         // A resumed answer: a GET with the caller's headers but none that
         // describe the body it no longer has.
-        let resume_to = cfg.resume_by_get.as_ref().filter(|_| self.resumed);
+        let resume_to = cfg.resume_by_get.as_deref().filter(|_| self.resumed);
         let (method, url) = match resume_to {
             Some(to) => (Method::GET, to),
             None => (cfg.method.clone(), &cfg.url),
