@@ -60,6 +60,15 @@
 //! `scripts/callgrind.py` runs it under `valgrind --tool=callgrind` for
 //! every row and prints instructions per byte.
 //!
+//! Floor rows, off by default (issue 22): with `SSEKIT_BENCH_FLOOR=1` set,
+//! two more cuts (`t1`, `t16`: fixed 1- and 16-byte pieces) and five more
+//! runners: `walk_only` (the walk over the chunk list), `drive_only` (the
+//! driver above with no parser: a `Bytes` clone and drop, two atomic
+//! operations, per chunk), and `drive_only_slices`, `ssekit_stream_slices`
+//! and `sse-stream_slices` (the same streams of `&[u8]`, with no reference
+//! count). On a trickle the atomic operations are most of every
+//! stream-fed row's time; these rows separate them from the parsers' own.
+//!
 //! Skipped: `eventsource-stream` on `line_8m/tcp` and `line_8m/trickle`. For
 //! every chunk it re-parses its buffer from the start of the unfinished line
 //! (nom's streaming `take_while` over a `String`), so one long line costs
@@ -458,6 +467,19 @@ const CUTS: &[(&str, usize, usize)] = &[
     ("trickle", 1, 16),
 ];
 
+/// With `SSEKIT_BENCH_FLOOR` set (issue 22): fixed 1- and 16-byte pieces
+/// too, to separate a chunk's fixed cost from its bytes.
+const FLOOR_CUTS: &[(&str, usize, usize)] = &[("t1", 1, 1), ("t16", 16, 16)];
+
+/// The cuts of this run, with [`FLOOR_CUTS`] when asked for.
+fn cuts() -> Vec<(&'static str, usize, usize)> {
+    let mut cuts = CUTS.to_vec();
+    if std::env::var_os("SSEKIT_BENCH_FLOOR").is_some() {
+        cuts.extend_from_slice(FLOOR_CUTS);
+    }
+    cuts
+}
+
 /// Cuts `input` into chunks of `min..=max` bytes, all sharing its buffer.
 fn cut(input: &Bytes, min: usize, max: usize, seed: u64) -> Vec<Bytes> {
     let mut rng = Rng(seed);
@@ -563,6 +585,86 @@ fn run_sseer(chunks: &[Bytes]) -> Tally {
     )
 }
 
+/// The driver alone, as every stream parser gets it: a `Bytes` clone per
+/// chunk (an atomic increment, and an atomic decrement when it is dropped),
+/// through `stream::iter`, drained by `block_on`. The floor under every
+/// stream-fed row.
+fn run_drive_only(chunks: &[Bytes]) -> Tally {
+    block_on(async {
+        let mut stream = pin!(chunk_stream(chunks));
+        let (mut events, mut bytes) = (0, 0);
+        while let Some(Ok(chunk)) = stream.next().await {
+            events += 1;
+            bytes += black_box(&chunk).len();
+        }
+        (events, bytes)
+    })
+}
+
+/// The walk over the chunk descriptors alone, no clone.
+fn run_walk_only(chunks: &[Bytes]) -> Tally {
+    let (mut events, mut bytes) = (0, 0);
+    for chunk in chunks {
+        events += 1;
+        bytes += black_box(chunk).len();
+    }
+    (events, bytes)
+}
+
+/// The chunks as `&[u8]`: the same stream with no reference count per
+/// chunk, to see the parsers' own cost without the atomic operations.
+fn slice_stream(chunks: &[Bytes]) -> impl Stream<Item = Result<&[u8], Infallible>> + Unpin + '_ {
+    futures::stream::iter(chunks.iter().map(|c| Ok(&c[..])))
+}
+
+fn run_drive_only_slices(chunks: &[Bytes]) -> Tally {
+    block_on(async {
+        let mut stream = pin!(slice_stream(chunks));
+        let (mut events, mut bytes) = (0, 0);
+        while let Some(Ok(chunk)) = stream.next().await {
+            events += 1;
+            bytes += black_box(chunk).len();
+        }
+        (events, bytes)
+    })
+}
+
+fn run_ssekit_stream_slices(chunks: &[Bytes]) -> Tally {
+    drain(
+        EventStream::new(slice_stream(chunks)),
+        |e: &Event| match e {
+            Event::Message(m) => m.data().len(),
+            _ => 0,
+        },
+    )
+}
+
+fn run_sse_stream_slices(chunks: &[Bytes]) -> Tally {
+    drain(
+        sse_stream::SseByteStream::new(slice_stream(chunks)),
+        |e: &sse_stream::Sse| e.data.as_ref().map_or(0, String::len),
+    )
+}
+
+/// With `SSEKIT_BENCH_FLOOR` set (issue 22): the floors (`*_only`, no
+/// parsing) and the `&[u8]`-fed streams (`*_slices`).
+const FLOOR_PARSERS: &[(&str, Runner)] = &[
+    ("walk_only", run_walk_only),
+    ("drive_only", run_drive_only),
+    ("drive_only_slices", run_drive_only_slices),
+    ("ssekit_stream_slices", run_ssekit_stream_slices),
+    ("sse-stream_slices", run_sse_stream_slices),
+];
+
+/// The parsers of this run, with [`FLOOR_PARSERS`] when asked for.
+fn parsers_to_run() -> Vec<(&'static str, Runner)> {
+    let mut parsers = PARSERS.to_vec();
+    if std::env::var_os("SSEKIT_BENCH_FLOOR").is_some() {
+        parsers.extend_from_slice(FLOOR_PARSERS);
+    }
+    parsers
+}
+
 const PARSERS: &[(&str, Runner)] = &[
     ("ssekit", run_ssekit),
     ("ssekit_decoder", run_ssekit_decoder),
@@ -599,6 +701,9 @@ fn check(id: &str, parser: &str, run: Runner, chunks: &[Bytes], want: Tally) {
             got.0, got.1, want.0, want.1
         );
         assert!(!parser.starts_with("ssekit"), "{msg}");
+        if parser.ends_with("_only") {
+            return;
+        }
         eprintln!("NOTE {msg}");
     }
 }
@@ -613,11 +718,13 @@ fn parsers(c: &mut Criterion) {
         let corpus = generate(size);
         let want = (corpus.events, corpus.data_bytes);
         let input = Bytes::from(corpus.bytes);
-        for (j, &(cut_name, min, max)) in CUTS.iter().enumerate() {
-            let chunks = cut(&input, min, max, 0xC07 + (i * CUTS.len() + j) as u64);
+        for (j, &(cut_name, min, max)) in cuts().iter().enumerate() {
+            // Seeds as with the three cuts of `CUTS` alone (the floor cuts
+            // are fixed-size and use none).
+            let chunks = cut(&input, min, max, 0xC07 + (i * 3 + j) as u64);
             let mut group = c.benchmark_group(format!("{input_name}/{cut_name}"));
             group.throughput(Throughput::Bytes(input.len() as u64));
-            for &(parser, run) in PARSERS {
+            for &(parser, run) in &parsers_to_run() {
                 let id = format!("{input_name}/{cut_name}/{parser}");
                 if let Some(reason) = skipped(input_name, cut_name, parser) {
                     eprintln!("skipped {id}: {reason}");
@@ -667,21 +774,24 @@ fn callgrind_run(spec: &str) {
         .iter()
         .position(|&(name, _)| name == input_name)
         .unwrap_or_else(|| panic!("no corpus {input_name}"));
-    let j = CUTS
+    // The floor rows too, without `SSEKIT_BENCH_FLOOR`.
+    let all_cuts: Vec<_> = CUTS.iter().chain(FLOOR_CUTS).copied().collect();
+    let j = all_cuts
         .iter()
         .position(|&(name, _, _)| name == cut_name)
         .unwrap_or_else(|| panic!("no cut {cut_name}"));
     let corpus = INPUTS[i].1(size);
     let want = (corpus.events, corpus.data_bytes);
     let input = Bytes::from(corpus.bytes);
-    let (_, min, max) = CUTS[j];
-    let chunks = cut(&input, min, max, 0xC07 + (i * CUTS.len() + j) as u64);
+    let (_, min, max) = all_cuts[j];
+    let chunks = cut(&input, min, max, 0xC07 + (i * 3 + j) as u64);
     let got = if parser == "none" {
         black_box(&chunks);
         want
     } else {
         let &(_, run) = PARSERS
             .iter()
+            .chain(FLOOR_PARSERS)
             .find(|&&(name, _)| name == parser)
             .unwrap_or_else(|| panic!("no parser {parser}"));
         black_box(run(black_box(&chunks)))
