@@ -492,18 +492,18 @@ impl EventSource {
     /// Builds and sends the request of a new attempt.
     fn connect(&mut self) -> Connecting {
         let cfg = &self.config;
-        // A resumed answer: a GET with the caller's headers but none that
-        // describe the body it no longer has.
-        let resume_to = cfg.resume_by_get.as_deref().filter(|_| self.resumed);
-        let (method, url) = match resume_to {
-            Some(to) => (Method::GET, to),
-            None => (cfg.method.clone(), &cfg.url),
+        // A resumed answer: a GET to `request_url` with the caller's
+        // headers but none that describe the body it no longer has.
+        let resumed = self.resumed && cfg.resume_by_get.is_some();
+        let url = self.request_url();
+        let method = if resumed {
+            Method::GET
+        } else {
+            cfg.method.clone()
         };
         let mut headers = cfg.headers.clone();
-        if resume_to.is_some() {
-            headers.remove(header::CONTENT_TYPE);
-            headers.remove(header::CONTENT_LENGTH);
-            headers.remove(header::CONTENT_ENCODING);
+        if resumed {
+            drop_body_headers(&mut headers);
         }
         add_sse_headers(&mut headers);
         let id = self.codec.last_event_id();
@@ -516,11 +516,11 @@ impl EventSource {
             }
         }
         let mut request = cfg.client.request(method, url.clone()).headers(headers);
-        if let (Some(body), None) = (&cfg.body, resume_to) {
+        if let (Some(body), false) = (&cfg.body, resumed) {
             request = request.body(body.clone());
         }
         let attempt = self.retrier.attempt();
-        tracing::debug!(url = %Redacted(url), attempt, last_event_id = id, resumed = resume_to.is_some(), "connecting");
+        tracing::debug!(url = %Redacted(url), attempt, last_event_id = id, resumed, "connecting");
         match request.build() {
             Ok(mut request) => {
                 if let Some(hook) = &cfg.hook {
@@ -823,10 +823,7 @@ impl EventSource {
         if to_get {
             *next.method_mut() = Method::GET;
             *next.body_mut() = None;
-            let headers = next.headers_mut();
-            headers.remove(header::CONTENT_TYPE);
-            headers.remove(header::CONTENT_LENGTH);
-            headers.remove(header::CONTENT_ENCODING);
+            drop_body_headers(next.headers_mut());
         }
         *next.url_mut() = target.clone();
         conn.visited.push(target);
@@ -870,6 +867,18 @@ impl EventSource {
         })
     }
 
+    /// A message is about to be yielded: the connection delivered, and the
+    /// watchers' and metrics' counts.
+    #[inline]
+    fn count_message(&mut self) {
+        self.connection_delivered = true;
+        self.delivered_any = true;
+        if let Some(control) = &self.control {
+            control.status.event();
+        }
+        metric!(self, m => m.event());
+    }
+
     /// Reads a JSON answer to its end, then yields it as one message
     /// ([`EventSourceBuilder::accept_json`]).
     fn poll_json(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, Error>> {
@@ -896,12 +905,7 @@ impl EventSource {
                 Poll::Ready(None) => {
                     let data = String::from_utf8_lossy(&json.collected).into_owned();
                     let message = MessageEvent::new("message", data, self.codec.last_event_id());
-                    self.connection_delivered = true;
-                    self.delivered_any = true;
-                    if let Some(control) = &self.control {
-                        control.status.event();
-                    }
-                    metric!(self, m => m.event());
+                    self.count_message();
                     tracing::info!(url = %Redacted(&self.config.url), "JSON answer received; stream closed");
                     self.close();
                     return Poll::Ready(Ok(Event::Message(message)));
@@ -926,12 +930,7 @@ impl EventSource {
                     if m.data().is_empty() && self.config.resume_by_get.is_some() {
                         continue;
                     }
-                    self.connection_delivered = true;
-                    self.delivered_any = true;
-                    if let Some(control) = &self.control {
-                        control.status.event();
-                    }
-                    metric!(self, metrics => metrics.event());
+                    self.count_message();
                     return Poll::Ready(Ok(Event::Message(m)));
                 }
                 Ok(Some(Frame::Comment(c))) => return Poll::Ready(Ok(Event::Comment(c))),
@@ -1177,6 +1176,14 @@ fn redacted(mut e: reqwest::Error) -> reqwest::Error {
         }
     }
     e
+}
+
+/// Removes the headers that describe a request body, for a request sent
+/// without one (a 303, or a POST answer resumed by GET).
+fn drop_body_headers(headers: &mut reqwest::header::HeaderMap) {
+    headers.remove(header::CONTENT_TYPE);
+    headers.remove(header::CONTENT_LENGTH);
+    headers.remove(header::CONTENT_ENCODING);
 }
 
 /// Whether a media type is JSON: `application/json` or
