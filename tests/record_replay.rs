@@ -59,10 +59,27 @@ async fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A running `ssekit serve` and the URL it printed first.
+/// A running `ssekit serve` and the URL it printed first. Its log (stderr,
+/// a line per request) is piped for the tests that read it: a few hundred
+/// requests fit in the pipe unread.
 struct Serve {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     url: String,
+}
+
+impl Serve {
+    /// `host:port` of the URL, for a raw socket.
+    fn addr(&self) -> String {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// serve's log, a line at a time (once).
+    fn log(&mut self) -> tokio::io::Lines<BufReader<tokio::process::ChildStderr>> {
+        BufReader::new(self.child.stderr.take().expect("the log is taken once")).lines()
+    }
 }
 
 async fn serve(args: &[&str]) -> Serve {
@@ -71,7 +88,7 @@ async fn serve(args: &[&str]) -> Serve {
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -85,7 +102,7 @@ async fn serve(args: &[&str]) -> Serve {
         url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
         "the first line is the URL: {url:?}"
     );
-    Serve { _child: child, url }
+    Serve { child, url }
 }
 
 fn source_script() -> Script {
@@ -428,32 +445,15 @@ async fn record_and_serve_escape_control_characters() {
 
     // serve logs each request's method and path.
     let (rec_file, _) = record().await;
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", rec_file.0.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(LIMIT, out.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut served = serve(&[rec_file.0.to_str().unwrap()]).await;
+    let mut socket = tokio::net::TcpStream::connect(served.addr()).await.unwrap();
     tokio::io::AsyncWriteExt::write_all(
         &mut socket,
         b"GET /\x1b]0;title\x07\x1b[2J HTTP/1.1\r\nhost: x\r\n\r\n",
     )
     .await
     .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut err = served.log();
     let line = tokio::time::timeout(LIMIT, async {
         loop {
             let line = err
@@ -488,26 +488,10 @@ fn rss(pid: u32) -> u64 {
 async fn serve_does_not_keep_request_bodies() {
     use tokio::io::AsyncWriteExt;
     let (file, _) = record().await;
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", file.0.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(LIMIT, out.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut served = serve(&[file.0.to_str().unwrap()]).await;
+    let pid = served.child.id().unwrap();
+    let addr = served.addr();
+    let mut log = served.log();
     let body = vec![b'x'; 4 * 1024 * 1024];
     let mut baseline = 0;
     for k in 0..24 {
