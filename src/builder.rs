@@ -463,12 +463,15 @@ impl EventSourceBuilder {
     /// eight times per period rather than reset on every chunk). `None`
     /// waits for ever. Default: 5 minutes ([`DEFAULT_IDLE_TIMEOUT`]).
     ///
-    /// Cost: while the timer is armed, Tokio's timer driver does a little
-    /// work each time the runtime waits for I/O. Under callgrind, with
-    /// Tokio's `test-util` (less without it), that was about 300
-    /// instructions per wait, 1.2 instructions per byte on a stream of one
-    /// small event per chunk (see [BENCHMARKS.md](https://github.com/ssekit/ssekit/blob/main/BENCHMARKS.md)).
-    /// `None` removes it.
+    /// How: while a connection is open, its silence is watched by one
+    /// thread per process, `ssekit-idle`, started on first use: the stream
+    /// sets a flag when bytes arrive (no clock read, no Tokio timer), and the
+    /// thread counts the ticks without bytes and wakes the stream's task.
+    /// An open stream thus keeps no Tokio timer: any registered timer makes
+    /// Tokio's driver work on every wait for I/O (about 190 instructions
+    /// each under callgrind, a wait per event on a stream of one small event
+    /// per chunk). Under a paused Tokio clock (`tokio::time::pause`, tests)
+    /// a Tokio timer is used instead, so that the paused clock drives it.
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
         self

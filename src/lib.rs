@@ -96,6 +96,7 @@ mod status;
 mod stream;
 pub mod testing;
 mod wake;
+mod watchdog;
 
 pub use builder::{
     Attempt, EventSourceBuilder, DEFAULT_IDLE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, SLOW_HEAD_WARNING,

@@ -35,9 +35,7 @@ use crate::{
     SseCodec, SLOW_HEAD_WARNING,
 };
 
-/// The idle timeout is checked this many times per period: a silent
-/// connection is detected at most an eighth of the period late.
-const IDLE_TICKS: u32 = 8;
+use crate::watchdog::{IdleWatch, IDLE_TICKS};
 
 /// How long the body of an error response is read, at most, for the excerpt
 /// kept in the error.
@@ -140,8 +138,17 @@ pub struct EventSource {
     /// open, the reconnection delay while waiting. Created on first use and
     /// reused.
     timer: Option<Pin<Box<Sleep>>>,
-    /// Bytes arrived since the idle timer last ticked. Setting a flag per
-    /// chunk costs nothing; reading the clock per chunk showed in profiles.
+    /// The idle timeout of open connections, on the process's watchdog
+    /// thread (no Tokio timer while open); `None` under a paused Tokio
+    /// clock, where `timer` ticks instead.
+    watch: Option<IdleWatch>,
+    /// The watch's tick count when last seen, to note the last event's time
+    /// once per tick.
+    #[cfg(feature = "metrics")]
+    seen_ticks: u32,
+    /// Bytes arrived since the idle timer last ticked (Tokio timer only).
+    /// Setting a flag per chunk costs nothing; reading the clock per chunk
+    /// showed in profiles.
     activity: bool,
     /// Idle ticks in a row without bytes; see [`IDLE_TICKS`].
     quiet_ticks: u32,
@@ -360,6 +367,9 @@ impl EventSource {
             codec,
             state: State::Start,
             timer: None,
+            watch: None,
+            #[cfg(feature = "metrics")]
+            seen_ticks: 0,
             activity: false,
             quiet_ticks: 0,
             idle_waker: None,
@@ -422,6 +432,7 @@ impl EventSource {
         self.state = State::Closed;
         self.pending = None;
         self.timer = None;
+        self.watch = None;
         self.lease = None;
         self.last_failure = None;
         self.codec.reset_body();
@@ -630,9 +641,45 @@ impl EventSource {
     /// `idle / IDLE_TICKS`.
     fn start_idle(&mut self) {
         if let Some(idle) = self.config.idle_timeout {
+            if self.watch.is_none() {
+                self.watch = IdleWatch::new(idle);
+            }
+            if let Some(watch) = &mut self.watch {
+                watch.open();
+                // As below: no Tokio timer stays registered while open.
+                self.timer = None;
+                self.idle_waker = None;
+                return;
+            }
             self.activity = true;
             self.quiet_ticks = 0;
             self.arm(after(Instant::now(), idle / IDLE_TICKS));
+        } else {
+            // The response deadline is over: drop its timer rather than
+            // leave it registered. Any armed timer makes Tokio's driver do
+            // work on every park of the runtime (about 180 instructions).
+            self.timer = None;
+            self.idle_waker = None;
+        }
+    }
+
+    /// Bytes arrived: the idle timeout starts again.
+    #[inline]
+    fn note_bytes(&mut self) {
+        match &self.watch {
+            Some(watch) => watch.touch(),
+            None => self.activity = true,
+        }
+    }
+
+    /// Notes the last event's time once per tick of the watchdog.
+    #[cfg(feature = "metrics")]
+    fn note_tick(&mut self) {
+        if let Some(ticks) = self.watch.as_ref().map(IdleWatch::ticks) {
+            if ticks != self.seen_ticks {
+                self.seen_ticks = ticks;
+                self.metrics.note_last_event();
+            }
         }
     }
 
@@ -643,6 +690,16 @@ impl EventSource {
         let Some(idle) = self.config.idle_timeout else {
             return Poll::Pending;
         };
+        if self.watch.is_some() {
+            #[cfg(feature = "metrics")]
+            self.note_tick();
+            let watch = self.watch.as_mut().expect("checked above");
+            return if watch.poll_expired(cx) {
+                Poll::Ready(idle)
+            } else {
+                Poll::Pending
+            };
+        }
         let timer = self.timer.as_mut().expect("armed on open");
         let same_waker = self
             .idle_waker
@@ -890,7 +947,11 @@ impl EventSource {
             match Pin::new(&mut json.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        self.activity = true;
+                        // `json` borrows the state: the fields, not `note_bytes`.
+                        match &self.watch {
+                            Some(watch) => watch.touch(),
+                            None => self.activity = true,
+                        }
                         #[cfg(feature = "metrics")]
                         self.metrics.bytes(data.len());
                         if json.collected.len() + data.len() > limit {
@@ -947,7 +1008,7 @@ impl EventSource {
             match Pin::new(body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        self.activity = true;
+                        self.note_bytes();
                         metric!(self, m => m.bytes(data.len()));
                         self.codec.feed(data);
                     }

@@ -331,6 +331,9 @@ pub(crate) async fn run_stream(
                 ssekit::EventSource::builder(url)
                     .client(clients.reqwest.clone())
                     .build()
+            } else if std::env::var_os("SSEKIT_BENCH_SSEKIT_NO_IDLE").is_some() {
+                // Diagnostic: the idle timer's share of the cost.
+                ssekit::EventSource::builder(url).idle_timeout(None).build()
             } else {
                 ssekit::EventSource::new(url)
             }

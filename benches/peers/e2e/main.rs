@@ -132,7 +132,9 @@
 //! lists, e.g. `ssekit,reqwest` and `openai/ct1`), `SSEKIT_BENCH_IDLE_STREAMS`
 //! (default 1000), `SSEKIT_BENCH_IDLE_ROUNDS` (default 3),
 //! `SSEKIT_BENCH_OUT` (results folder, default `benches/results`),
-//! `SSEKIT_BENCH_GZIP_SHARE` and `SSEKIT_BENCH_H2_WINDOWS` (see above).
+//! `SSEKIT_BENCH_GZIP_SHARE` and `SSEKIT_BENCH_H2_WINDOWS` (see above),
+//! `SSEKIT_BENCH_SSEKIT_NO_IDLE` (any value: ssekit's client is built with
+//! `.idle_timeout(None)`, to measure what the idle timeout costs).
 //!
 //! Files, one concern each: `main.rs` (this description, and the dispatch
 //! on the mode), `server.rs` (the server process), `corpus.rs` (the
