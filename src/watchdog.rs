@@ -201,7 +201,7 @@ fn watchdog() -> Option<&'static Watchdog> {
 
 impl Watchdog {
     fn add(&self, period: Duration, shared: Arc<Shared>) {
-        let due = Instant::now() + period;
+        let due = later(Instant::now(), period);
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let earliest = queue.peek().is_none_or(|top| due < top.due);
         queue.push(Entry {
@@ -221,15 +221,7 @@ impl Watchdog {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             let now = Instant::now();
-            while queue.peek().is_some_and(|top| top.due <= now) {
-                let mut entry = queue.pop().expect("peeked");
-                if let Some(waker) = entry.tick(now) {
-                    wake.push(waker);
-                }
-                if !entry.shared.dropped.load(Ordering::Relaxed) {
-                    queue.push(entry);
-                }
-            }
+            tick_due(&mut queue, now, &mut wake);
             if !wake.is_empty() {
                 drop(queue);
                 wake.drain(..).for_each(Waker::wake);
@@ -250,13 +242,35 @@ impl Watchdog {
     }
 }
 
+/// Ticks every entry due by `now`, forgets those whose stream is gone, and
+/// collects the wakers of connections that just became idle.
+fn tick_due(queue: &mut BinaryHeap<Entry>, now: Instant, wake: &mut Vec<Waker>) {
+    while queue.peek().is_some_and(|top| top.due <= now) {
+        let mut entry = queue.pop().expect("peeked");
+        if entry.shared.dropped.load(Ordering::Relaxed) {
+            continue;
+        }
+        if let Some(waker) = entry.tick(now) {
+            wake.push(waker);
+        }
+        queue.push(entry);
+    }
+}
+
+/// `at + d`, saturated about 30 years ahead instead of overflowing (an idle
+/// timeout of `Duration::MAX` never fires).
+fn later(at: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    at.checked_add(d.min(FAR)).unwrap_or(at)
+}
+
 impl Entry {
     /// One tick: counts it quiet or not, schedules the next, and returns the
     /// waker to wake if the connection just became idle.
     fn tick(&mut self, now: Instant) -> Option<Waker> {
         // The next tick one period after this one was due, or after now if
         // the thread fell behind.
-        self.due = (self.due + self.period).max(now);
+        self.due = later(self.due, self.period).max(now);
         let shared = &self.shared;
         shared.ticks.fetch_add(1, Ordering::Relaxed);
         if shared.activity.swap(false, Ordering::Relaxed) || shared.expired.load(Ordering::Relaxed)
@@ -331,6 +345,37 @@ mod tests {
         }
         e.tick(now);
         assert!(shared.expired.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_dropped_stream_is_forgotten_at_its_next_tick() {
+        let (kept, _keep, now) = entry(10);
+        let (mut gone, gone_shared, _) = entry(10);
+        gone.due = now;
+        let mut queue = BinaryHeap::from([kept, gone]);
+        gone_shared.dropped.store(true, Ordering::SeqCst);
+        let mut wake = Vec::new();
+        tick_due(&mut queue, now, &mut wake);
+        assert_eq!(queue.len(), 1);
+        assert!(!Arc::ptr_eq(&queue.peek().unwrap().shared, &gone_shared));
+        // Entries not yet due are left alone.
+        tick_due(&mut queue, now, &mut wake);
+        assert_eq!(queue.len(), 1);
+        assert!(wake.is_empty());
+    }
+
+    #[test]
+    fn an_endless_timeout_does_not_overflow() {
+        // `idle_timeout(Some(Duration::MAX))`: each tick is due about 30
+        // years after the last, with no overflow panic.
+        let (mut e, _shared, now) = entry(0);
+        e.period = Duration::MAX / IDLE_TICKS;
+        for _ in 0..2 * IDLE_TICKS {
+            let due = e.due;
+            e.tick(due);
+            assert!(e.due > due + Duration::from_secs(86_400 * 365));
+        }
+        assert!(e.due > now);
     }
 
     #[test]
