@@ -12,7 +12,7 @@
 //! | `ssekit_events_total` | counter | `stream` | messages yielded |
 //! | `ssekit_bytes_total` | counter | `stream` | body bytes received (after decompression) |
 //! | `ssekit_stream_state` | gauge | `stream`, `state` | 1 for the state the stream is in, 0 for the others: `connecting`, `open`, `waiting`, `closed` |
-//! | `ssekit_last_event_timestamp_seconds` | gauge | `stream` | Unix time of the last message, to the idle timer's tick |
+//! | `ssekit_last_event_timestamp_seconds` | gauge | `stream` | Unix time of the last message, to a tick of the idle timeout |
 //!
 //! `cause` is the [`FailureKind`] in snake case: `connect`, `tls`,
 //! `redirect`, `invalid_request`, `request`, `response_timeout`,
@@ -25,12 +25,13 @@
 //! by default the stream URL's origin (`https://api.example.com`): a label
 //! per URL path could grow without bound.
 //!
-//! The last event's time is noted when the idle timer ticks (every eighth
-//! of the [idle timeout](crate::EventSourceBuilder::idle_timeout), 37.5 s
-//! by default) and when the connection ends, not per event, which would
-//! read the clock for every token of an LLM stream. "Seconds since the
-//! last event" is `time() - ssekit_last_event_timestamp_seconds` in
-//! PromQL, exact to that tick.
+//! The last event's time is noted at most once per tick of the idle
+//! timeout (every eighth of the
+//! [idle timeout](crate::EventSourceBuilder::idle_timeout), 37.5 s by
+//! default) and when the connection ends, not per event, which would read
+//! the clock for every token of an LLM stream. "Seconds since the last
+//! event" is `time() - ssekit_last_event_timestamp_seconds` in PromQL,
+//! exact to that tick.
 
 use std::time::SystemTime;
 
