@@ -4,7 +4,9 @@
 Run after `cargo bench -p ssekit-peer-benches --bench parser`. Reads
 target/criterion/<group>/<parser>/new/{benchmark,estimates}.json and prints,
 for every input and cut, the median throughput of each parser in MB/s
-(10^6 bytes/s) and ssekit's ratio to the fastest peer. Standard library only.
+(10^6 bytes/s) and the ratio of each of ssekit's three paths (direct,
+`EventStream`, `Decoder`) to the fastest peer on that row. Standard library
+only.
 """
 import json
 import pathlib
@@ -29,8 +31,9 @@ def main():
     order = ["openai", "anthropic", "openai_crlf", "dashboard", "multiline_64k", "line_8m"]
     cuts = ["16k", "tcp", "trickle"]
     cols = OURS + PEERS
-    print("| input / cut | " + " | ".join(cols) + " | ssekit ÷ fastest peer |")
-    print("|---|" + "--:|" * (len(cols) + 1))
+    ratios = [f"{o} ÷ fastest peer" for o in OURS]
+    print("| input / cut | " + " | ".join(cols + ratios) + " |")
+    print("|---|" + "--:|" * (len(cols) + len(ratios)))
     for corpus in order:
         for cut in cuts:
             r = rows.get(f"{corpus}/{cut}")
@@ -38,8 +41,8 @@ def main():
                 continue
             cells = [f"{r[c]:,.0f}" if c in r else "skipped" for c in cols]
             peers = [r[p] for p in PEERS if p in r]
-            ratio = f"{r['ssekit'] / max(peers):.2f}" if peers and "ssekit" in r else "-"
-            print(f"| {corpus} / {cut} | " + " | ".join(cells) + f" | {ratio} |")
+            ratio = [f"{r[o] / max(peers):.2f}" if peers and o in r else "-" for o in OURS]
+            print(f"| {corpus} / {cut} | " + " | ".join(cells + ratio) + " |")
 
 
 if __name__ == "__main__":
