@@ -4,8 +4,10 @@
 Reads benches/results/e2e.json (written by `cargo bench -p ssekit-peer-benches --bench e2e`; its
 HTTP/2 and gzip rows are labelled so, and a client that cannot run a row
 shows "—" with the reason under the table) and,
-if present, benches/results/idle.json (`cargo bench -p ssekit-peer-benches --bench e2e -- idle`);
-writes benches/results/e2e.svg (and idle.svg) and prints the markdown tables
+if present, benches/results/idle.json (`cargo bench -p ssekit-peer-benches --bench e2e -- idle`:
+a table per stream count, a client that cannot hold that many shown "—"
+with its reason) and benches/results/cold.json (`... --bench e2e -- cold`:
+the cold-start table); writes benches/results/e2e.svg (and idle.svg) and prints the markdown tables
 for BENCHMARKS.md. Medians are recomputed here from the raw runs, so the chart
 shows exactly what the runs measured. Standard library only.
 
@@ -277,58 +279,144 @@ def e2e(data):
     print()
 
 
-def idle(data):
+def idle_counts(data):
+    """The stream counts of an idle run: `config.streams` is a number in
+    files from before the counts became a list."""
+    n = data["config"]["streams"]
+    return n if isinstance(n, list) else [n]
+
+
+def idle_table(data, n):
+    """The table of one stream count; returns its rows for the chart."""
     cfg, m = data["config"], data["machine"]
-    n = cfg["streams"]
+    runs = [r for r in data["runs"] if r.get("streams", n) == n]
+    unable = {u["client"]: u["reason"] for u in data.get("unable", []) if u["streams"] == n}
     clients = []
-    for r in data["runs"]:
+    for r in runs:
         if r["client"] not in clients:
             clients.append(r["client"])
+    for c in unable:
+        if c not in clients:
+            clients.append(c)
 
     def med(client, f):
-        return statistics.median(f(r) for r in data["runs"] if r["client"] == client)
+        return statistics.median(f(r) for r in runs if r["client"] == client)
 
     def kib(key):
         return lambda r: (r[key] - r["rss_kib_before"]) / n
 
-    floor = med(CEILING, kib("rss_kib_open")) if CEILING in clients else float("nan")
+    floor = med(CEILING, kib("rss_kib_open")) if CEILING in clients and CEILING not in unable \
+        else float("nan")
     rows = []
     for c in clients:
+        if c in unable:
+            continue
         rows.append((c, med(c, kib("rss_kib_open")), med(c, kib("rss_kib_after_heartbeat")),
                      med(c, lambda r: r["heap_bytes_open"] / n / 1024),
                      med(c, lambda r: r["allocs_to_open"] / n), med(c, lambda r: r["open_s"])))
     heap_floor = next((h for c, _, _, h, _, _ in rows if c == CEILING), float("nan"))
-    print("### {} idle streams\n".format(n))
+    print("### {:,} idle streams\n".format(n))
     print("One event, then a comment every {} s; median of {} rounds; {}. Floor: one shared "
           "`reqwest::Client` holding the bodies.\n".format(cfg.get("heartbeat_s", 5), cfg["rounds"],
                                                           machine_line(m)))
     print("| client | RSS KiB/stream | vs floor | heap KiB/stream | vs floor | allocs/stream | s to open all |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for c, rss, _beat, heap, allocs, open_s in rows:
+    for c in clients:
         name = "reqwest (floor)" if c == CEILING else c
+        if c in unable:
+            print("| {} | — | — | — | — | — | — |".format(name))
+            continue
+        _, rss, _beat, heap, allocs, open_s = next(r for r in rows if r[0] == c)
         print("| {} | {:.1f} | {:+.1f} | {:.1f} | {:+.1f} | {:.0f} | {:.3f} |".format(
             name, rss, rss - floor, heap, heap - heap_floor, allocs, open_s))
+    if unable:
+        print()
+        for c, why in unable.items():
+            print("— {} cannot hold {:,} streams: {}  ".format(c, n, why))
     print()
-    groups = [("rss", "resident", "VmRSS delta / stream"), ("heap", "heap", "live bytes / stream")]
-    series = [(c, "reqwest, bodies only (floor)" if c == CEILING else c) for c, *_ in rows]
-    values, labels = {}, {}
-    for c, rss, _beat, heap, _a, open_s in rows:
-        values[("rss", c)] = rss
-        labels[("rss", c)] = "{:.1f} KiB  (all open in {:.2f} s)".format(rss, open_s)
-        values[("heap", c)] = heap
-        labels[("heap", c)] = "{:.1f} KiB".format(heap)
+    return rows, unable
+
+
+def idle(data):
+    cfg, m = data["config"], data["machine"]
+    counts = idle_counts(data)
+    per_count = [(n,) + idle_table(data, n) for n in counts]
+    # One chart: a group per measure and stream count.
+    groups, values, labels, series = [], {}, {}, []
+    notes = []
+    for n, rows, unable in per_count:
+        for c, *_ in rows:
+            if c not in [k for k, _ in series]:
+                series.append((c, "reqwest, bodies only (floor)" if c == CEILING else c))
+        for c in unable:
+            if c not in [k for k, _ in series]:
+                series.append((c, c))
+    for n, rows, unable in per_count:
+        rss_key, heap_key = ("rss", n), ("heap", n)
+        groups.append((rss_key, "resident, {:,}".format(n), "VmRSS delta / stream"))
+        groups.append((heap_key, "heap, {:,}".format(n), "live bytes / stream"))
+        for c, rss, _beat, heap, _a, open_s in rows:
+            values[(rss_key, c)] = rss
+            labels[(rss_key, c)] = "{:.1f} KiB  (all open in {:.2f} s)".format(rss, open_s)
+            values[(heap_key, c)] = heap
+            labels[(heap_key, c)] = "{:.1f} KiB".format(heap)
+        for c, why in unable.items():
+            labels[(rss_key, c)] = "— cannot (see below)"
+            labels[(heap_key, c)] = "— cannot (see below)"
+            notes.append("— {} cannot hold {:,} streams: {}".format(c, n, why))
+    title_n = " and ".join("{:,}".format(n) for n in counts)
     bar_chart(
         os.path.join(RESULTS, "idle.svg"),
-        "{} idle SSE streams in one process: memory per stream".format(n),
+        "{} idle SSE streams in one process: memory per stream".format(title_n),
         ["loopback HTTP/1.1, multi-thread runtime (2 workers), median of {} rounds".format(cfg["rounds"]),
          machine_line(m)],
-        groups, series, values, labels, "KiB per stream (the grey bar is the floor)", [])
+        groups, series, values, labels, "KiB per stream (the grey bar is the floor)", [],
+        footnotes=notes)
+
+
+def cold(data):
+    cfg, m = data["config"], data["machine"]
+    clients = cfg["clients"]
+
+    def med(rows, client, key):
+        v = [r[key] for r in rows if r["client"] == client]
+        return statistics.median(v) if v else float("nan")
+
+    counted = bool(data.get("instructions"))
+    print("### Cold start\n")
+    print("From building the client to the first event of the first stream in a fresh process, "
+          "then of a second stream in the same process (the first still open); loopback "
+          "HTTP/1.1; median of {} processes per client (time){}; {}.\n".format(
+              cfg["samples"],
+              ", {} under callgrind (instructions)".format(cfg["callgrind_samples"]) if counted
+              else "", machine_line(m)))
+    print("| client | first stream ms | first stream Minstr | second stream ms | second Minstr "
+          "| once-per-process share |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for c in clients:
+        f_ms, s_ms = med(data["runs"], c, "first_ms"), med(data["runs"], c, "second_ms")
+        if counted:
+            f_i = med(data["instructions"], c, "first_instr")
+            s_i = med(data["instructions"], c, "second_instr")
+            share = (f_i - s_i) / f_i
+            instr = ("{:.2f}".format(f_i / 1e6), "{:.2f}".format(s_i / 1e6))
+        else:
+            share = (f_ms - s_ms) / f_ms
+            instr = ("—", "—")
+        print("| {} | {:.2f} | {} | {:.2f} | {} | {:.0f}% |".format(
+            c, f_ms, instr[0], s_ms, instr[1], share * 100))
+    if not counted:
+        skipped = cfg.get("valgrind", {})
+        why = skipped.get("skipped") if isinstance(skipped, dict) else None
+        print("\nInstructions not counted{}.".format(": " + why if why else ""))
+    print("\nOnce-per-process share: (first − second) ÷ first, by instructions when counted, "
+          "else by time.\n")
 
 
 def main():
     data = load("e2e.json")
-    if data is None and load("idle.json") is None:
-        sys.exit("no e2e.json or idle.json in {}: run `cargo bench -p ssekit-peer-benches --bench e2e` first".format(RESULTS))
+    if data is None and load("idle.json") is None and load("cold.json") is None:
+        sys.exit("no e2e.json, idle.json or cold.json in {}: run `cargo bench -p ssekit-peer-benches --bench e2e` first".format(RESULTS))
     if data is not None:
         e2e(data)
         print("wrote {}".format(os.path.join(RESULTS, "e2e.svg")), file=sys.stderr)
@@ -336,6 +424,9 @@ def main():
     if idle_data is not None:
         idle(idle_data)
         print("wrote {}".format(os.path.join(RESULTS, "idle.svg")), file=sys.stderr)
+    cold_data = load("cold.json")
+    if cold_data is not None:
+        cold(cold_data)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 //! End to end: every Rust SSE client reading real chunked HTTP bodies from a
 //! local server process, against reqwest reading the same bodies with no
-//! parsing at all (the ceiling). Plus, as a second mode, the memory of 1,000
-//! idle streams.
+//! parsing at all (the ceiling). Plus two more modes: the memory of 1,000
+//! and 10,000 idle streams, and the cold start of a fresh process.
 //!
 //! ```text
 //! cargo bench -p ssekit-peer-benches --bench e2e          # throughput: table + benches/results/e2e.json
 //! cargo bench -p ssekit-peer-benches --bench e2e -- idle  # idle streams: table + benches/results/idle.json
+//! cargo bench -p ssekit-peer-benches --bench e2e -- cold  # cold start: table + benches/results/cold.json
 //! python3 scripts/bench_chart.py                          # benches/results/e2e.svg + BENCHMARKS.md tables
 //! ```
 //!
@@ -36,9 +37,30 @@
 //!   events: connecting is not measured, consuming is.
 //! - `idle-client <name> <streams>`: opens that many streams, waits for each
 //!   one's first event, and reports resident memory (`VmRSS`) before and
-//!   after, and heap bytes still allocated.
-//! - default (what `cargo bench -p ssekit-peer-benches --bench e2e` runs) and `idle`: the parents,
-//!   which start the server and the clients and print the tables.
+//!   after, and heap bytes still allocated (with
+//!   `SSEKIT_BENCH_ALLOC_SIZES=1`, also the live allocations by size, which
+//!   the parent compares with the floor's). A client that cannot hold that
+//!   many streams (an error, a timeout, the open-file limit) is reported
+//!   with its reason, and the run goes on.
+//! - `cold-client <name>`: one cold-start sample in a fresh process. The
+//!   runtime (multi-thread, 2 workers) is made first; then it times, and
+//!   counts allocations, from building the client (`reqwest::Client::new()`,
+//!   the reqwest 0.12 one, eventsource-client's; for `ssekit` nothing: its
+//!   first `EventSource::new` builds the default pool's client) to the
+//!   first event of a first stream on `GET /idle`, then from opening a
+//!   second stream (the first still open, so on a new connection) to its
+//!   first event. Under callgrind (`--instr-atstart=no`) it starts
+//!   instrumentation at each region's start and dumps and stops it at its
+//!   end (client requests), so the process's start-up, the runtime and the
+//!   server are not counted. `ssekit-client` (this mode only) is ssekit
+//!   given a `reqwest::Client::new()` as the reqwest 0.13 peers are.
+//! - default (what `cargo bench -p ssekit-peer-benches --bench e2e` runs), `idle` and `cold`:
+//!   the parents, which start the server and the clients and print the
+//!   tables. `cold` runs every client `SSEKIT_COLD_SAMPLES` times (default
+//!   15, samples interleaved) for time, then, when `valgrind` runs,
+//!   `SSEKIT_COLD_CALLGRIND_SAMPLES` times (default 3; 0, or
+//!   `SSEKIT_COLD_CALLGRIND=0`, skips them, saying so) under callgrind for
+//!   instructions, and reports medians.
 //!
 //! Clients (`name`):
 //!
@@ -130,7 +152,10 @@
 //! (default 5; round r runs every client of every row once, the client order
 //! rotated by r), `SSEKIT_BENCH_CLIENTS` and `SSEKIT_BENCH_ROWS` (comma
 //! lists, e.g. `ssekit,reqwest` and `openai/ct1`), `SSEKIT_BENCH_IDLE_STREAMS`
-//! (default 1000), `SSEKIT_BENCH_IDLE_ROUNDS` (default 3),
+//! (a comma list, default `1000,10000`; each count needs an open-file hard
+//! limit above it: 10,000 streams on loopback take 10,000 ephemeral ports),
+//! `SSEKIT_BENCH_IDLE_ROUNDS` (default 3), `SSEKIT_COLD_SAMPLES` and
+//! `SSEKIT_COLD_CALLGRIND_SAMPLES` (above),
 //! `SSEKIT_BENCH_OUT` (results folder, default `benches/results`),
 //! `SSEKIT_BENCH_GZIP_SHARE` and `SSEKIT_BENCH_H2_WINDOWS` (see above),
 //! `SSEKIT_BENCH_SSEKIT_NO_IDLE` (any value: ssekit's client is built with
@@ -139,12 +164,14 @@
 //! Files, one concern each: `main.rs` (this description, and the dispatch
 //! on the mode), `server.rs` (the server process), `corpus.rs` (the
 //! corpora and their gzip renderings), `clients.rs` (the client processes
-//! and the HTTP/2 connector), `idle.rs` (the idle mode), `throughput.rs`
+//! and the HTTP/2 connector), `idle.rs` (the idle mode), `cold.rs` (the
+//! cold-start mode and its callgrind client requests), `throughput.rs`
 //! (the throughput parent and the helpers the parents share), `report.rs`
 //! (medians and tables) and `measure.rs` (the counting allocator, CPU and
 //! memory of processes, the machine).
 
 mod clients;
+mod cold;
 mod corpus;
 mod idle;
 mod measure;
@@ -153,6 +180,7 @@ mod server;
 mod throughput;
 
 use clients::client_main;
+use cold::{cold_client_main, cold_parent};
 use idle::{idle_client_main, idle_parent};
 use server::server_main;
 use throughput::throughput_parent;
@@ -169,9 +197,11 @@ fn main() {
         "client" => client_main(arg(1), arg(2), arg(3), arg(4).parse().expect("streams")),
         "idle-client" => idle_client_main(arg(1), arg(2).parse().expect("streams")),
         "idle" => idle_parent(),
+        "cold-client" => cold_client_main(arg(1)),
+        "cold" => cold_parent(),
         "" | "throughput" => throughput_parent(),
         other => {
-            eprintln!("unknown mode {other:?}: expected nothing (throughput) or idle");
+            eprintln!("unknown mode {other:?}: expected nothing (throughput), idle or cold");
             std::process::exit(2);
         }
     }

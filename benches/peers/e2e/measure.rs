@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -61,13 +61,57 @@ pub(crate) fn count_alloc(size: usize) {
         let s = shard();
         s.allocs.fetch_add(1, Relaxed);
         s.bytes_in.fetch_add(size as u64, Relaxed);
+        if SIZES.load(Relaxed) {
+            live_slot(size).fetch_add(1, Relaxed);
+        }
     }
 }
 
 pub(crate) fn count_free(size: usize) {
     if COUNTING.load(Relaxed) {
         shard().bytes_out.fetch_add(size as u64, Relaxed);
+        if SIZES.load(Relaxed) {
+            live_slot(size).fetch_sub(1, Relaxed);
+        }
     }
+}
+
+/// Whether [`count_alloc`] also keeps live allocations by size (the idle
+/// mode's `SSEKIT_BENCH_ALLOC_SIZES=1`): which allocations a client's
+/// streams hold, for comparing them with the floor's.
+pub(crate) static SIZES: AtomicBool = AtomicBool::new(false);
+
+/// Sizes up to this are counted exactly; larger ones by power of two.
+pub(crate) const EXACT_SIZES: usize = 16 * 1024;
+static LIVE_BY_SIZE: [AtomicI64; EXACT_SIZES + 1 + 64] =
+    [const { AtomicI64::new(0) }; EXACT_SIZES + 1 + 64];
+
+fn live_slot(size: usize) -> &'static AtomicI64 {
+    let i = if size <= EXACT_SIZES {
+        size
+    } else {
+        EXACT_SIZES + 1 + size.ilog2() as usize
+    };
+    &LIVE_BY_SIZE[i]
+}
+
+/// Allocations made and not freed while counting, by size: `(size, count)`
+/// for exact sizes, `(2^k, count)` for the sizes from 2^k to 2^(k+1) - 1
+/// above [`EXACT_SIZES`]; sizes whose count is 0 are left out.
+pub(crate) fn live_by_size() -> Vec<(usize, i64)> {
+    LIVE_BY_SIZE
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let size = if i <= EXACT_SIZES {
+                i
+            } else {
+                1 << (i - EXACT_SIZES - 1)
+            };
+            (size, c.load(Relaxed))
+        })
+        .filter(|&(_, c)| c != 0)
+        .collect()
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; the counting only
@@ -141,7 +185,8 @@ pub(crate) fn usage() -> Usage {
     }
 }
 
-/// Raises the soft limit of open files to the hard limit (1,000 sockets).
+/// Raises the soft limit of open files to the hard limit (10,000 sockets
+/// in the idle mode); returns the soft limit then in force.
 pub(crate) fn raise_nofile() -> u64 {
     // SAFETY: plain C calls on a local struct.
     unsafe {

@@ -302,9 +302,23 @@ pub(crate) async fn serve(
             let mut beat_chunk = format!("{:x}\r\n", beat.len()).into_bytes();
             beat_chunk.extend_from_slice(beat);
             beat_chunk.extend_from_slice(b"\r\n");
+            // Until the client goes: a closed socket is noticed at once
+            // (a read returns 0), not at the next heartbeat's failed write,
+            // so that 10,000 streams of one client are gone before the next
+            // client opens its own (the server's file limit holds both
+            // otherwise).
+            let mut sink = [0u8; 512];
             loop {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                sock.write_all(&beat_chunk).await?;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                        sock.write_all(&beat_chunk).await?;
+                    }
+                    n = sock.read(&mut sink) => {
+                        if n? == 0 {
+                            return Ok(());
+                        }
+                    }
+                }
             }
         } else {
             sock.write_all(

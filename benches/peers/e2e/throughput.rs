@@ -70,11 +70,31 @@ impl Drop for Server {
 /// [`H2_SPLIT_EXIT`] (its HTTP/2 streams split over two connections), for
 /// the caller to run it again. Any other failure ends the bench.
 pub(crate) fn run_child(args: &[String], server: &Server, timeout: Duration) -> Option<Value> {
+    let cmd = Command::new(std::env::current_exe().unwrap());
+    match try_run_child(cmd, args, server, timeout) {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("FAILED: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// As [`run_child`], but `cmd` is the program to run `args` with (this
+/// binary, or valgrind with this binary as its first argument), and a
+/// failure is returned (the child's status and output) rather than ending
+/// the bench: the idle mode reports a client that cannot hold its streams.
+pub(crate) fn try_run_child(
+    mut cmd: Command,
+    args: &[String],
+    server: &Server,
+    timeout: Duration,
+) -> Result<Option<Value>, String> {
     let (busy0, steal0) = machine_cpu_s();
     let children0 = children_cpu_s();
     let server0 = proc_cpu_s(server.child.id());
     let t0 = Instant::now();
-    let child = Command::new(std::env::current_exe().unwrap())
+    let child = cmd
         .args(args)
         .env("SSEKIT_BENCH_ADDR", &server.addr)
         .env("SSEKIT_BENCH_H2_ADDR", &server.h2_addr)
@@ -92,8 +112,9 @@ pub(crate) fn run_child(args: &[String], server: &Server, timeout: Duration) -> 
         Err(_) => {
             // SAFETY: signalling our own child by its id.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            eprintln!("FAILED: {args:?} still running after {timeout:?}; killed");
-            std::process::exit(1);
+            // Reap it (the waiting thread sends its output once it exits).
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+            return Err(format!("{args:?} still running after {timeout:?}; killed"));
         }
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -104,30 +125,27 @@ pub(crate) fn run_child(args: &[String], server: &Server, timeout: Duration) -> 
             "not kept: {}",
             stderr.trim_end().trim_start_matches("FAILED ")
         );
-        return None;
+        return Ok(None);
     }
     if !output.status.success() {
-        eprintln!(
-            "FAILED: {args:?} exited with {}\n{stderr}{stdout}",
+        return Err(format!(
+            "{args:?} exited with {}\n{stderr}{stdout}",
             output.status
-        );
-        std::process::exit(1);
+        ));
     }
     let lifetime = t0.elapsed().as_secs_f64();
     let (busy1, steal1) = machine_cpu_s();
     let client_cpu = children_cpu_s() - children0;
     let server_cpu = proc_cpu_s(server.child.id()) - server0;
     let line = stdout.lines().last().unwrap_or_default();
-    let mut run: Value = serde_json::from_str(line).unwrap_or_else(|e| {
-        eprintln!("FAILED: {args:?} printed no JSON ({e}):\n{stdout}\n{stderr}");
-        std::process::exit(1);
-    });
+    let mut run: Value = serde_json::from_str(line)
+        .map_err(|e| format!("{args:?} printed no JSON ({e}):\n{stdout}\n{stderr}"))?;
     run["lifetime_s"] = json!(lifetime);
     run["client_total_cpu_s"] = json!(client_cpu);
     run["server_cpu_s"] = json!(server_cpu);
     run["other_cpu_s"] = json!((busy1 - busy0 - client_cpu - server_cpu).max(0.0));
     run["steal_s"] = json!(steal1 - steal0);
-    Some(run)
+    Ok(Some(run))
 }
 
 /// Whether other processes took more than `SSEKIT_BENCH_MAX_OTHER` (default
