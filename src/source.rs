@@ -690,10 +690,9 @@ impl EventSource {
         let Some(idle) = self.config.idle_timeout else {
             return Poll::Pending;
         };
-        if self.watch.is_some() {
-            #[cfg(feature = "metrics")]
-            self.note_tick();
-            let watch = self.watch.as_mut().expect("checked above");
+        #[cfg(feature = "metrics")]
+        self.note_tick();
+        if let Some(watch) = &mut self.watch {
             return if watch.poll_expired(cx) {
                 Poll::Ready(idle)
             } else {
