@@ -76,7 +76,9 @@ pub(crate) struct Config {
     pub(crate) sensitive: Vec<HeaderName>,
     pub(crate) body: Option<Bytes>,
     pub(crate) hook: Option<RequestHook>,
-    pub(crate) policy: RetryPolicy,
+    /// `None`: [`RetryPolicy::default`], shared by every stream rather
+    /// than 120 bytes in each (see [`Config::policy`]).
+    pub(crate) policy: Option<Box<RetryPolicy>>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) resend_after_events: bool,
@@ -102,6 +104,13 @@ pub(crate) struct Markers {
 }
 
 impl Config {
+    /// The reconnection policy.
+    pub(crate) fn policy(&self) -> &RetryPolicy {
+        static DEFAULT: std::sync::LazyLock<RetryPolicy> =
+            std::sync::LazyLock::new(RetryPolicy::default);
+        self.policy.as_deref().unwrap_or(&DEFAULT)
+    }
+
     /// Whether the stream has an end of its own (a sentinel or a terminal
     /// event type), so that ending without it means the answer was cut.
     pub(crate) fn has_end_marker(&self) -> bool {
@@ -177,6 +186,8 @@ pub struct EventSourceBuilder {
     /// The ID loaded by `checkpoint`, which wins over `last_event_id`.
     checkpoint_id: Option<String>,
     policy: RetryPolicy,
+    /// Whether `retry_policy` was called (else the shared default is used).
+    policy_set: bool,
     idle_timeout: Option<Duration>,
     response_timeout: Option<Duration>,
     max_event_size: usize,
@@ -226,6 +237,7 @@ impl EventSourceBuilder {
             metrics_label: None,
             checkpoint_id: None,
             policy: RetryPolicy::default(),
+            policy_set: false,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
@@ -454,6 +466,7 @@ impl EventSourceBuilder {
     /// The reconnection policy. Default: [`RetryPolicy::default`].
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
+        self.policy_set = true;
         self
     }
 
@@ -738,7 +751,7 @@ impl EventSourceBuilder {
             sensitive: self.sensitive,
             body: self.body,
             hook: self.hook,
-            policy: self.policy,
+            policy: self.policy_set.then(|| Box::new(self.policy)),
             idle_timeout: self.idle_timeout,
             response_timeout: self.response_timeout,
             resend_after_events: self.resend_after_events,
