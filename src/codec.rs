@@ -12,7 +12,8 @@
 //! Each byte is looked at a bounded number of times however the input is cut:
 //! the codec works on the received chunks themselves, finds line ends with
 //! `memchr`, and copies only the start of a line that a chunk leaves
-//! unfinished, so a partial line is never searched again. A CR at the end of
+//! unfinished, so a partial line is never searched again (a long line's
+//! chunks are kept uncopied until its end, then copied once: `line.rs`). A CR at the end of
 //! a chunk ends its line at once (the LF that may follow is skipped when it
 //! comes). The data of an event whose `data:` line arrived whole is a slice
 //! of the received chunk (no copy, no allocation), validated as UTF-8 once.
@@ -27,6 +28,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
 use crate::event::Str;
+use crate::line::{PartialLine, KEEP_CHUNK_FROM};
 use crate::scan::{find_eol, Eol};
 use crate::MessageEvent;
 
@@ -38,7 +40,7 @@ const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 /// A buffer that grew past this (the partial-line buffer, the event-type
 /// and id buffers) is freed after use, so one huge line does not leave a
 /// huge buffer behind on a long-lived connection.
-const KEEP_BUFFER_UP_TO: usize = 16 * 1024;
+pub(crate) const KEEP_BUFFER_UP_TO: usize = 16 * 1024;
 
 /// Frees `buf` when one huge line made it grow past [`KEEP_BUFFER_UP_TO`].
 fn release_if_huge(buf: &mut Vec<u8>) {
@@ -203,7 +205,7 @@ pub struct SseCodec {
     /// Received bytes not parsed yet.
     pending: Bytes,
     /// The start of a line that the input so far left unfinished.
-    partial: BytesMut,
+    partial: PartialLine,
     /// How many bytes of a leading BOM were matched; `BOM.len()` once the
     /// start of the body is past.
     bom_matched: usize,
@@ -268,7 +270,7 @@ impl SseCodec {
         SseCodec {
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
             pending: Bytes::new(),
-            partial: BytesMut::new(),
+            partial: PartialLine::default(),
             bom_matched: 0,
             skip_lf: false,
             block: Block {
@@ -327,7 +329,7 @@ impl SseCodec {
     /// last event ID and the retry delay.
     pub fn reset_body(&mut self) {
         self.pending = Bytes::new();
-        self.partial = BytesMut::new();
+        self.partial = PartialLine::default();
         self.bom_matched = 0;
         self.skip_lf = false;
         self.block.size = 0;
@@ -468,6 +470,8 @@ impl SseCodec {
     pub(crate) fn take_unfinished(&mut self, chunk: &[u8]) -> Result<bool, DecodeError> {
         if !self.pending.is_empty()
             || chunk.is_empty()
+            // Big enough to be kept as it is: see `PartialLine::push`.
+            || chunk.len() >= KEEP_CHUNK_FROM
             || self.skip_lf
             || self.bom_matched < BOM.len()
             || find_eol(chunk).is_some()
@@ -476,7 +480,7 @@ impl SseCodec {
         }
         let len = self.partial.len() + chunk.len();
         if self.block.size.saturating_add(len) > self.max_event_size {
-            let first = self.partial.first().or(chunk.first()).copied();
+            let first = self.partial.first().or(chunk.first().copied());
             self.check_size(first, len)?;
         }
         self.partial.extend_from_slice(chunk);
@@ -562,11 +566,15 @@ impl SseCodec {
         // Within the limit even as part of the event: no need to know
         // whether the line is a comment.
         if self.block.size.saturating_add(len) > self.max_event_size {
-            let first = self.partial.first().or(self.pending.first()).copied();
+            let first = self.partial.first().or(self.pending.first().copied());
             self.check_size(first, len)?;
         }
-        self.partial.extend_from_slice(&self.pending);
-        self.pending = Bytes::new();
+        if self.pending.len() < KEEP_CHUNK_FROM {
+            self.partial.extend_from_slice(&self.pending);
+            self.pending = Bytes::new();
+        } else {
+            self.partial.keep(mem::take(&mut self.pending));
+        }
         Ok(())
     }
 
@@ -628,8 +636,8 @@ impl SseCodec {
                 self.block
                     .field(line, Some((&self.pending, 0)), comments, ascii)
             } else {
-                self.partial.extend_from_slice(&self.pending[..end]);
-                self.check_size(self.partial.first().copied(), self.partial.len())?;
+                self.check_size(self.partial.first(), self.partial.len() + end)?;
+                self.partial.complete(&self.pending[..end]);
                 self.partial_line(comments)
             };
             if let Some(frame) = frame {
@@ -665,23 +673,24 @@ impl SseCodec {
 
     /// Interprets the line completed in `partial`.
     fn partial_line(&mut self, comments: bool) -> Option<Frame> {
-        if self.partial.starts_with(b"data") && matches!(self.block.data, Data::Empty) {
+        let partial = self.partial.buf();
+        if partial.starts_with(b"data") && matches!(self.block.data, Data::Empty) {
             // The data can be handed out without a copy: take the buffer.
             // `split` leaves `partial` a view of the rest of the same
             // allocation: however little room that rest has, it would keep a
             // huge line's whole buffer alive after its event. So a huge
             // buffer is judged before the split, by its whole capacity.
-            let huge = self.partial.capacity() > KEEP_BUFFER_UP_TO;
-            let line = self.partial.split().freeze();
+            let huge = partial.capacity() > KEEP_BUFFER_UP_TO;
+            let line = partial.split().freeze();
             if huge {
-                self.partial = BytesMut::new();
+                *partial = BytesMut::new();
             }
             return self.block.field(&line, Some((&line, 0)), comments, false);
         }
-        let frame = self.block.field(&self.partial, None, comments, false);
-        self.partial.clear();
-        if self.partial.capacity() > KEEP_BUFFER_UP_TO {
-            self.partial = BytesMut::new();
+        let frame = self.block.field(partial, None, comments, false);
+        partial.clear();
+        if partial.capacity() > KEEP_BUFFER_UP_TO {
+            *partial = BytesMut::new();
         }
         frame
     }
@@ -960,6 +969,79 @@ mod tests {
                         let want = bytes.iter().position(|&b| b == b'\n' || b == b'\r');
                         assert_eq!(find_eol(&bytes).map(|e| e.at), want, "{bytes:x?}");
                     }
+                }
+            }
+        }
+    }
+
+    /// Every frame of `input` fed as the chunks `sizes` cut it into (the
+    /// rest in one last chunk), through `feed` or through the `Decoder`.
+    fn frames_of(input: &[u8], sizes: &[usize], decoder: bool) -> Vec<Frame> {
+        let mut codec = SseCodec::new();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut rest = input;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes.get(i).copied().unwrap_or(rest.len()).min(rest.len());
+            i += 1;
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            if decoder {
+                buf.extend_from_slice(chunk);
+                while let Some(frame) = codec.decode_frame(&mut buf).unwrap() {
+                    out.push(frame);
+                }
+            } else {
+                codec.feed(Bytes::copy_from_slice(chunk));
+                while let Some(frame) = codec.next_frame().unwrap() {
+                    out.push(frame);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn long_lines_cut_every_way_parse_as_whole() {
+        // Lines longer than `KEEP_CHUNK_FROM`, arriving as chunks kept as
+        // they are, copied bytes, or a mix, with line ends (CR, LF, CRLF)
+        // at chunk edges and a byte order mark before them.
+        let long = |c: u8| vec![c; 3 * KEEP_CHUNK_FROM + 77];
+        for eol in [&b"\n"[..], b"\r", b"\r\n"] {
+            let mut input = BOM.to_vec();
+            for line in [
+                [b"data: ".to_vec(), long(b'a')].concat(),
+                [b"data: ".to_vec(), long(b'b')].concat(),
+                Vec::new(),
+                [b":".to_vec(), long(b'c')].concat(),
+                [b"event: ".to_vec(), long(b'd')].concat(),
+                [b"id: ".to_vec(), long(b'e')].concat(),
+                b"data: short".to_vec(),
+                Vec::new(),
+                [b"data: ".to_vec(), long(0xC3)].concat(),
+                Vec::new(),
+            ] {
+                input.extend_from_slice(&line);
+                input.extend_from_slice(eol);
+            }
+            let whole = frames_of(&input, &[], false);
+            assert_eq!(whole.len(), 4, "{whole:?}");
+            let k = KEEP_CHUNK_FROM;
+            let cuts: [&[usize]; 6] = [
+                &[k; 64],
+                &[k + 3; 64],
+                &[1, 2, k, 5, k, k + 1, 7, 1, k * 2, 1, 1, k],
+                &[100; 1000],
+                &[k - 1, 1, k - 1, 1, k, k - 1, 1, k - 1, 1, k, k, k, k, k, k],
+                &[7, 3 * k + 83, 1, 3 * k + 84, 2, 3 * k + 84, 3 * k + 84],
+            ];
+            for sizes in cuts {
+                for decoder in [false, true] {
+                    assert!(
+                        frames_of(&input, sizes, decoder) == whole,
+                        "eol {eol:?} sizes {sizes:?} decoder {decoder}"
+                    );
                 }
             }
         }
