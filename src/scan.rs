@@ -192,21 +192,26 @@ fn find_eol_long(bytes: &[u8]) -> Option<Eol> {
 unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
     use std::arch::x86_64::{
         __m128i, __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
-        _mm256_or_si256, _mm256_set1_epi8, _mm256_setzero_si256, _mm_cmpeq_epi8, _mm_loadu_si128,
-        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm256_or_si256, _mm256_setr_epi8, _mm256_setzero_si256, _mm256_shuffle_epi8,
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
     let len = bytes.len();
     debug_assert!(len > 16);
     let combined = len.min(COMBINED_UP_TO);
     let p = bytes.as_ptr();
-    let lf = _mm256_set1_epi8(b'\n' as i8);
-    let cr = _mm256_set1_epi8(b'\r' as i8);
-    let ends = |v: __m256i| {
-        _mm256_movemask_epi8(_mm256_or_si256(
-            _mm256_cmpeq_epi8(v, lf),
-            _mm256_cmpeq_epi8(v, cr),
-        )) as u32
-    };
+    // CR and LF in one compare: `vpshufb` looks each byte's low four bits
+    // up in this table (in each 128-bit lane), and gives 0 for a byte with
+    // its high bit set. Only LF (0x0A) and CR (0x0D) find themselves there:
+    // every other entry is 0xFF, which no byte below 0x80 equals, and a
+    // byte of 0x80 or above (looked up as 0) is not 0.
+    const X: i8 = -1;
+    #[rustfmt::skip]
+    let table = _mm256_setr_epi8(
+        X, X, X, X, X, X, X, X, X, X, b'\n' as i8, X, X, b'\r' as i8, X, X,
+        X, X, X, X, X, X, X, X, X, X, b'\n' as i8, X, X, b'\r' as i8, X, X,
+    );
+    let eq = |v: __m256i| _mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, v), v);
+    let ends = |v: __m256i| _mm256_movemask_epi8(eq(v)) as u32;
     // SAFETY (every load below): it reads 32 (or 16) bytes at `p + k` with
     // `k + 32 <= len` (or `k + 16 <= len`), each checked by its loop or
     // branch, so inside `bytes`; `loadu` has no alignment requirement.
@@ -224,14 +229,15 @@ unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
     let mut at = 0;
     while at + 64 <= combined {
         let (a, b) = (load(at), load(at + 32));
-        let (ea, eb) = (ends(a), ends(b));
-        if ea != 0 {
-            return Some(found(a, ea.trailing_zeros(), at, high));
-        }
-        if eb != 0 {
+        // One test for both halves; which half, after.
+        if _mm256_movemask_epi8(_mm256_or_si256(eq(a), eq(b))) != 0 {
+            let ea = ends(a);
+            if ea != 0 {
+                return Some(found(a, ea.trailing_zeros(), at, high));
+            }
             return Some(found(
                 b,
-                eb.trailing_zeros(),
+                ends(b).trailing_zeros(),
                 at + 32,
                 _mm256_or_si256(high, a),
             ));
