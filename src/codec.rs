@@ -614,7 +614,7 @@ impl SseCodec {
                 continue;
             }
             let eol = mem::replace(&mut first_end, UNKNOWN);
-            let Eol { at: end, ascii } = if eol.at != UNKNOWN.at {
+            let eol = if eol.at != UNKNOWN.at {
                 eol
             } else if let Some(eol) = find_eol(&self.pending) {
                 eol
@@ -622,6 +622,13 @@ impl SseCodec {
                 self.append_partial()?;
                 return Ok(None);
             };
+            if self.partial.is_empty() {
+                if let Some(frame) = self.whole_lines(comments, eol)? {
+                    return Ok(Some(frame));
+                }
+                continue;
+            }
+            let end = eol.at;
             let mut consumed = end + 1;
             if self.pending[end] == b'\r' {
                 match self.pending.get(consumed) {
@@ -630,17 +637,9 @@ impl SseCodec {
                     None => self.skip_lf = true,
                 }
             }
-            let frame = if self.partial.is_empty() {
-                self.check_size(self.pending.first().copied(), end)?;
-                let line = &self.pending[..end];
-                self.block
-                    .field(line, Some((&self.pending, 0)), comments, ascii)
-            } else {
-                self.check_size(self.partial.first(), self.partial.len() + end)?;
-                self.partial.complete(&self.pending[..end]);
-                self.partial_line(comments)
-            };
-            if let Some(frame) = frame {
+            self.check_size(self.partial.first(), self.partial.len() + end)?;
+            self.partial.complete(&self.pending[..end]);
+            if let Some(frame) = self.partial_line(comments) {
                 self.consume(consumed);
                 return Ok(Some(frame));
             }
@@ -656,6 +655,59 @@ impl SseCodec {
                 continue;
             }
             self.consume(consumed);
+        }
+    }
+
+    /// Parses the whole lines at the start of `pending`, the first of which
+    /// ends at `eol` (no partial line before it), up to the next frame, the
+    /// end of an event without data, or the end of `pending` (the rest kept
+    /// as a partial line). The lines are walked by offset and `pending` is
+    /// cut once, at the end, not once per line.
+    #[inline]
+    fn whole_lines(&mut self, comments: bool, mut eol: Eol) -> Result<Option<Frame>, DecodeError> {
+        let mut pos = 0;
+        loop {
+            let end = pos + eol.at;
+            let input = &self.pending;
+            self.check_size(input.get(pos).copied(), eol.at)?;
+            let frame = self
+                .block
+                .field(&input[pos..end], Some((input, pos)), comments, eol.ascii);
+            let mut next = end + 1;
+            if input[end] == b'\r' {
+                match input.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+            if frame.is_some() {
+                self.consume(next);
+                return Ok(frame);
+            }
+            // Fast path: a line followed by an empty line with the same
+            // ending (`data: ...\n\n`, `data: ...\r\n\r\n`) dispatches at
+            // once, without another search.
+            let blank_len = blank_line_after(&input[end..]);
+            if blank_len != 0 {
+                self.consume(end + blank_len);
+                return Ok(self.block.dispatch());
+            }
+            if next == input.len() {
+                self.pending = Bytes::new();
+                return Ok(None);
+            }
+            match find_eol(&input[next..]) {
+                Some(found) => {
+                    eol = found;
+                    pos = next;
+                }
+                None => {
+                    self.consume(next);
+                    self.append_partial()?;
+                    return Ok(None);
+                }
+            }
         }
     }
 
@@ -721,6 +773,15 @@ impl Block {
             self.data(line, value_at, shared, ascii);
             return None;
         }
+        // The other fields of a typical event, also without the search.
+        if line.starts_with(b"id:") {
+            self.id(line, 3 + usize::from(line.get(3) == Some(&b' ')));
+            return None;
+        }
+        if line.starts_with(b"event:") {
+            self.event_type(line, 6 + usize::from(line.get(6) == Some(&b' ')));
+            return None;
+        }
         // Field names are short: look for the colon among the first bytes
         // inline, before a call to `memchr` for the rest.
         const NAME: usize = 8;
@@ -742,18 +803,8 @@ impl Block {
         let value = &line[value_at..];
         match name {
             b"data" => self.data(line, value_at, shared, ascii),
-            b"event" => {
-                self.size += line.len();
-                self.event_type.clear();
-                self.event_type.extend_from_slice(value);
-            }
-            // An id containing NUL is ignored (it could never be sent back).
-            b"id" if memchr::memchr(0, value).is_none() => {
-                self.size += line.len();
-                self.has_id = true;
-                self.pending_id.clear();
-                self.pending_id.extend_from_slice(value);
-            }
+            b"event" => self.event_type(line, value_at),
+            b"id" => self.id(line, value_at),
             // Only ASCII digits: `1000x`, `-1`, `+5`, `1.5` are ignored.
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 let ms = value.iter().fold(0u64, |acc, d| {
@@ -766,6 +817,38 @@ impl Block {
             _ => {}
         }
         None
+    }
+
+    /// An `event` field: `line` is the whole line, its value starts at
+    /// `value_at`.
+    #[inline]
+    fn event_type(&mut self, line: &[u8], value_at: usize) {
+        self.size += line.len();
+        self.event_type.clear();
+        self.event_type.extend_from_slice(&line[value_at..]);
+    }
+
+    /// An `id` field: `line` is the whole line, its value starts at
+    /// `value_at`.
+    #[inline]
+    fn id(&mut self, line: &[u8], value_at: usize) {
+        let value = &line[value_at..];
+        // An id containing NUL is ignored (it could never be sent back).
+        // Ids are short: a plain loop costs less than a call to `memchr`
+        // (which `contains` makes for bytes).
+        #[allow(clippy::manual_contains)]
+        let nul = if value.len() <= 32 {
+            value.iter().any(|&b| b == 0)
+        } else {
+            memchr::memchr(0, value).is_some()
+        };
+        if nul {
+            return;
+        }
+        self.size += line.len();
+        self.has_id = true;
+        self.pending_id.clear();
+        self.pending_id.extend_from_slice(value);
     }
 
     /// A `data` field: `line` is the whole line, its value starts at
