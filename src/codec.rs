@@ -69,6 +69,16 @@ fn blank_line_after(rest: &[u8]) -> usize {
     }
 }
 
+/// What [`SseCodec::take_unfinished`] did with a chunk.
+pub(crate) enum Unfinished {
+    /// Copied to the partial line: nothing more to do with it.
+    Taken,
+    /// Not taken: its first line ends at this [`Eol`].
+    Ends(Eol),
+    /// Not taken, not searched.
+    Unknown,
+}
+
 /// One thing the parser found in the stream, as returned by
 /// [`SseCodec::decode_frame`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -459,24 +469,28 @@ impl SseCodec {
     /// The shortcut for a received chunk that only continues a line (most
     /// chunks of a trickled body), before it is made into [`Bytes`]: when
     /// nothing else is pending and `chunk` has no line end, it is copied to
-    /// the partial line and true is returned; the caller drops it (a
-    /// `Decoder` clears its buffer and keeps it for the next read). False:
-    /// nothing was done, feed the chunk as usual.
+    /// the partial line ([`Unfinished::Taken`]); the caller drops it (a
+    /// `Decoder` clears its buffer and keeps it for the next read).
+    /// Otherwise nothing was done: feed the chunk as usual, and when the
+    /// first line end was found ([`Unfinished::Ends`]), parse with
+    /// [`parse_from`](Self::parse_from) so it is not searched for again.
     ///
     /// # Errors
     ///
     /// As for [`next_frame`](Self::next_frame): the line is over the limit.
     #[inline(always)]
-    pub(crate) fn take_unfinished(&mut self, chunk: &[u8]) -> Result<bool, DecodeError> {
+    pub(crate) fn take_unfinished(&mut self, chunk: &[u8]) -> Result<Unfinished, DecodeError> {
         if !self.pending.is_empty()
             || chunk.is_empty()
-            // Big enough to be kept as it is: see `PartialLine::push`.
+            // Big enough to be kept as it is: see `PartialLine::keep`.
             || chunk.len() >= KEEP_CHUNK_FROM
             || self.skip_lf
             || self.bom_matched < BOM.len()
-            || find_eol(chunk).is_some()
         {
-            return Ok(false);
+            return Ok(Unfinished::Unknown);
+        }
+        if let Some(eol) = find_eol(chunk) {
+            return Ok(Unfinished::Ends(eol));
         }
         let len = self.partial.len() + chunk.len();
         if self.block.size.saturating_add(len) > self.max_event_size {
@@ -484,7 +498,22 @@ impl SseCodec {
             self.check_size(first, len)?;
         }
         self.partial.extend_from_slice(chunk);
-        Ok(true)
+        Ok(Unfinished::Taken)
+    }
+
+    /// [`parse`](Self::parse) right after the chunk that
+    /// [`take_unfinished`](Self::take_unfinished) found the first line end
+    /// `eol` of was fed (alone: nothing was pending before it).
+    #[inline(always)]
+    pub(crate) fn parse_from(
+        &mut self,
+        comments: bool,
+        eol: Eol,
+    ) -> Result<Option<Frame>, DecodeError> {
+        match self.lone_data_event(eol) {
+            Some(event) => Ok(Some(Frame::Message(event))),
+            None => self.parse_lines(comments, eol),
+        }
     }
 
     fn take_input(&mut self, src: &mut BytesMut) {
@@ -936,12 +965,23 @@ impl Decoder for SseCodec {
 
     #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<MessageEvent>, DecodeError> {
-        if self.take_unfinished(src)? {
-            src.clear();
-            return Ok(None);
+        match self.take_unfinished(src)? {
+            Unfinished::Taken => {
+                src.clear();
+                Ok(None)
+            }
+            Unfinished::Ends(eol) => {
+                self.take_input(src);
+                match self.lone_data_event(eol) {
+                    Some(event) => Ok(Some(event)),
+                    None => self.next_event_lines(eol),
+                }
+            }
+            Unfinished::Unknown => {
+                self.take_input(src);
+                self.next_event()
+            }
         }
-        self.take_input(src);
-        self.next_event()
     }
 
     /// Dispatches what the last bytes complete, then discards the unfinished
