@@ -700,11 +700,20 @@ impl SseCodec {
             let input = &self.pending;
             self.check_size(input.get(pos).copied(), eol.at)?;
             let line = &input[pos..end];
-            // `data:` lines (most lines) without the call to `field`.
+            // `data:`, `id:` and `event:` lines (most lines) without the
+            // call to `field`.
             let frame = if line.starts_with(b"data:") {
                 let value_at = 5 + usize::from(line.get(5) == Some(&b' '));
                 self.block
                     .data(line, value_at, Some((input, pos)), eol.ascii);
+                None
+            } else if line.starts_with(b"id:") {
+                self.block
+                    .id(line, 3 + usize::from(line.get(3) == Some(&b' ')));
+                None
+            } else if line.starts_with(b"event:") {
+                self.block
+                    .event_type(line, 6 + usize::from(line.get(6) == Some(&b' ')));
                 None
             } else {
                 self.block
@@ -858,7 +867,7 @@ impl Block {
 
     /// An `event` field: `line` is the whole line, its value starts at
     /// `value_at`.
-    #[inline]
+    #[inline(always)]
     fn event_type(&mut self, line: &[u8], value_at: usize) {
         self.size += line.len();
         self.event_type.clear();
@@ -867,7 +876,7 @@ impl Block {
 
     /// An `id` field: `line` is the whole line, its value starts at
     /// `value_at`.
-    #[inline]
+    #[inline(always)]
     fn id(&mut self, line: &[u8], value_at: usize) {
         let value = &line[value_at..];
         // An id containing NUL is ignored (it could never be sent back).
