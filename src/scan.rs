@@ -42,10 +42,60 @@ pub(crate) fn ascii_prefix(bytes: &[u8]) -> usize {
 }
 
 /// How many leading 64-byte blocks of `bytes` are all ASCII, in bytes.
+///
+/// Long inputs (the data of a long line, whose line-end search did not
+/// look at its bytes' high bits) go 128 bytes a step with AVX2 where the
+/// CPU has it: under callgrind that took the check from about 0.19 to 0.1
+/// instructions per byte (`line_8m`).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[allow(unsafe_code)]
 fn blocks(bytes: &[u8]) -> usize {
+    if bytes.len() >= 512 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above), the one feature
+        // `blocks_avx2` is compiled for.
+        let at = unsafe { blocks_avx2(bytes) };
+        // The rest, or the 128 bytes with a high byte: 64 at a time.
+        return at + blocks_sse2(&bytes[at..]);
+    }
+    blocks_sse2(bytes)
+}
+
+/// How many leading 128-byte blocks of `bytes` are all ASCII, in bytes.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn blocks_avx2(bytes: &[u8]) -> usize {
+    use std::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256};
+    let mut at = 0;
+    while at + 128 <= bytes.len() {
+        // SAFETY: the four 32-byte loads read `bytes[at..at + 128]`, inside
+        // the slice (`at + 128 <= len`); `loadu` has no alignment
+        // requirement.
+        let high = unsafe {
+            let p = bytes.as_ptr().add(at).cast::<__m256i>();
+            let ab = _mm256_or_si256(_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)));
+            let cd = _mm256_or_si256(_mm256_loadu_si256(p.add(2)), _mm256_loadu_si256(p.add(3)));
+            _mm256_movemask_epi8(_mm256_or_si256(ab, cd))
+        };
+        if high != 0 {
+            break;
+        }
+        at += 128;
+    }
+    at
+}
+
+/// How many leading 64-byte blocks of `bytes` are all ASCII, in bytes,
+/// with SSE2.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[allow(unsafe_code)]
+fn blocks_sse2(bytes: &[u8]) -> usize {
     use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
     let mut at = 0;
     while at + 64 <= bytes.len() {
@@ -364,6 +414,23 @@ mod tests {
                     assert_eq!(ascii_prefix(&bytes), at, "len {len}, high byte at {at}");
                     bytes.iter_mut().for_each(|b| *b = b'a');
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn long_inputs_agree_with_a_byte_search() {
+        // The 128-byte steps of the AVX2 pass, then 64, 16 and the tail.
+        for len in [511, 512, 513, 640, 700, 1000, 4096 + 77] {
+            let mut bytes = vec![b'a'; len];
+            assert_eq!(ascii_prefix(&bytes), len);
+            for at in (0..len).step_by(7).chain(len.saturating_sub(130)..len) {
+                bytes[at] = 0xC3;
+                if at + 200 < len {
+                    bytes[at + 200] = 0xE2;
+                }
+                assert_eq!(ascii_prefix(&bytes), at, "len {len}, high byte at {at}");
+                bytes.iter_mut().for_each(|b| *b = b'a');
             }
         }
     }
