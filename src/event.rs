@@ -177,6 +177,19 @@ fn is_utf8_from(bytes: &[u8]) -> bool {
                 }
                 i += 16;
             }
+            // Fewer than 16 bytes left (usually the end of the JSON after
+            // the last multi-byte character): the last 16 bytes of the
+            // slice in one word, the ones before `i` (checked already)
+            // shifted out, instead of a byte at a time.
+            if i + 16 > bytes.len() && i < bytes.len() && bytes.len() >= 16 {
+                let start = bytes.len() - 16;
+                let word = u128::from_le_bytes(bytes[start..].try_into().expect("16 bytes"));
+                let high = (word & HIGH) >> (8 * (i - start));
+                if high == 0 {
+                    return true;
+                }
+                i += (high.trailing_zeros() / 8) as usize;
+            }
             continue;
         }
         // The range of the second byte depends on the lead byte; the others
