@@ -930,9 +930,12 @@ impl Block {
     fn dispatch(&mut self) -> Option<Frame> {
         self.size = 0;
         if mem::take(&mut self.has_id) && self.pending_id != self.last_event_id.as_bytes() {
-            self.last_event_id = match std::str::from_utf8(&self.pending_id) {
-                Ok(id) => Str::from(id),
-                Err(_) => Str::from(lossy(&self.pending_id).as_str()),
+            self.last_event_id = match Str::short_ascii(&self.pending_id) {
+                Some(id) => id,
+                None => match std::str::from_utf8(&self.pending_id) {
+                    Ok(id) => Str::from(id),
+                    Err(_) => Str::from(lossy(&self.pending_id).as_str()),
+                },
             };
         }
         release_if_huge(&mut self.pending_id);
