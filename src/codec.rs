@@ -1150,7 +1150,7 @@ mod tests {
         // Lines longer than `KEEP_CHUNK_FROM`, arriving as chunks kept as
         // they are, copied bytes, or a mix, with line ends (CR, LF, CRLF)
         // at chunk edges and a byte order mark before them.
-        let long = |c: u8| vec![c; 3 * KEEP_CHUNK_FROM + 77];
+        let long = |c: u8| vec![c; 5 * KEEP_CHUNK_FROM + 77];
         for eol in [&b"\n"[..], b"\r", b"\r\n"] {
             let mut input = BOM.to_vec();
             for line in [
@@ -1171,13 +1171,17 @@ mod tests {
             let whole = frames_of(&input, &[], false);
             assert_eq!(whole.len(), 4, "{whole:?}");
             let k = KEEP_CHUNK_FROM;
-            let cuts: [&[usize]; 6] = [
+            let cuts: [&[usize]; 8] = [
+                &[700; 1000],
+                &[
+                    511, 512, 513, 1, 600, 7, 1460, 2, 513, 4095, 3000, 512, 512, 512, 512,
+                ],
                 &[k; 64],
                 &[k + 3; 64],
                 &[1, 2, k, 5, k, k + 1, 7, 1, k * 2, 1, 1, k],
                 &[100; 1000],
                 &[k - 1, 1, k - 1, 1, k, k - 1, 1, k - 1, 1, k, k, k, k, k, k],
-                &[7, 3 * k + 83, 1, 3 * k + 84, 2, 3 * k + 84, 3 * k + 84],
+                &[7, 5 * k + 83, 1, 5 * k + 84, 2, 5 * k + 84, 5 * k + 84],
             ];
             for sizes in cuts {
                 for decoder in [false, true] {
