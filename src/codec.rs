@@ -785,7 +785,14 @@ impl SseCodec {
             }
             return self.block.field(&line, Some((&line, 0)), comments, false);
         }
-        let frame = self.block.field(partial, None, comments, false);
+        // A data line joined to earlier ones: whether it is ASCII decides
+        // whether the whole event's data needs a UTF-8 check at dispatch
+        // (all of a 64 KiB event for one line cut between two reads), so
+        // it is worth finding out here, for this line only.
+        let ascii = self.block.data_ascii
+            && partial.starts_with(b"data")
+            && crate::scan::ascii_prefix(partial) == partial.len();
+        let frame = self.block.field(partial, None, comments, ascii);
         partial.clear();
         if partial.capacity() > KEEP_BUFFER_UP_TO {
             *partial = BytesMut::new();
