@@ -42,6 +42,10 @@ const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 /// huge buffer behind on a long-lived connection.
 pub(crate) const KEEP_BUFFER_UP_TO: usize = 16 * 1024;
 
+/// The largest buffer a multi-line event's data starts with, from the size
+/// of the one before it (see `Block::joined_hint`).
+const JOINED_HINT_UP_TO: usize = 1024 * 1024;
+
 /// Frees `buf` when one huge line made it grow past [`KEEP_BUFFER_UP_TO`].
 fn release_if_huge(buf: &mut Vec<u8>) {
     if buf.capacity() > KEEP_BUFFER_UP_TO {
@@ -244,6 +248,11 @@ struct Block {
     retry: Option<Duration>,
     /// The most recent non-default event type, shared between events.
     last_type: Option<Arc<str>>,
+    /// The length of the last event's data when it had several lines: the
+    /// next such event's buffer starts that big (up to
+    /// [`JOINED_HINT_UP_TO`]), instead of doubling up to it and copying
+    /// the data about once more on the way.
+    joined_hint: usize,
 }
 
 /// The data buffer of the event being parsed.
@@ -293,6 +302,7 @@ impl SseCodec {
                 last_event_id: Str::EMPTY,
                 retry: None,
                 last_type: None,
+                joined_hint: 0,
             },
         }
     }
@@ -920,7 +930,8 @@ impl Block {
             }
             Data::One(one) => {
                 self.data_ascii &= ascii;
-                let mut many = BytesMut::with_capacity(one.len() + 1 + value.len());
+                let len = one.len() + 1 + value.len();
+                let mut many = BytesMut::with_capacity(len.max(self.joined_hint));
                 many.extend_from_slice(one);
                 many.put_u8(b'\n');
                 many.extend_from_slice(value);
@@ -953,7 +964,16 @@ impl Block {
                 return None;
             }
             Data::One(one) => one,
-            Data::Many(many) => many.freeze(),
+            Data::Many(many) => {
+                self.joined_hint = many.len().min(JOINED_HINT_UP_TO);
+                if many.capacity() / 2 > many.len() {
+                    // Much smaller than the event before it: not worth
+                    // holding its buffer, as long as the event lives.
+                    Bytes::copy_from_slice(&many)
+                } else {
+                    many.freeze()
+                }
+            }
         };
         let event = if self.event_type.is_empty() {
             Str::MESSAGE
