@@ -226,6 +226,9 @@ pub struct SseCodec {
     /// The previous line ended with a CR at the very end of the input seen so
     /// far: an LF that comes first in the next input belongs to it.
     skip_lf: bool,
+    /// Every byte of `partial` was found ASCII by the line-end search (false
+    /// when unknown).
+    partial_ascii: bool,
     block: Block,
 }
 
@@ -292,6 +295,7 @@ impl SseCodec {
             partial: PartialLine::default(),
             bom_matched: 0,
             skip_lf: false,
+            partial_ascii: false,
             block: Block {
                 size: 0,
                 data: Data::Empty,
@@ -499,14 +503,18 @@ impl SseCodec {
         {
             return Ok(Unfinished::Unknown);
         }
-        if let Some(eol) = find_eol(chunk) {
-            return Ok(Unfinished::Ends(eol));
-        }
+        let ascii = match find_eol(chunk) {
+            Ok(eol) => return Ok(Unfinished::Ends(eol)),
+            Err(ascii) => ascii,
+        };
         let len = self.partial.len() + chunk.len();
         if self.block.size.saturating_add(len) > self.max_event_size {
             let first = self.partial.first().or(chunk.first().copied());
             self.check_size(first, len)?;
         }
+        // (A trickled body's chunks are too short to be known ASCII: the
+        // one store.)
+        self.partial_ascii = ascii && (self.partial_ascii || self.partial.is_empty());
         self.partial.extend_from_slice(chunk);
         Ok(Unfinished::Taken)
     }
@@ -589,9 +597,9 @@ impl SseCodec {
             return Ok(Some(UNKNOWN));
         }
         match find_eol(&self.pending) {
-            Some(eol) => Ok(Some(eol)),
-            None => {
-                self.append_partial()?;
+            Ok(eol) => Ok(Some(eol)),
+            Err(ascii) => {
+                self.append_partial(ascii)?;
                 Ok(None)
             }
         }
@@ -600,7 +608,7 @@ impl SseCodec {
     /// Keeps the start of a line that `pending` (all of it) leaves
     /// unfinished, and waits for the rest.
     #[inline(always)]
-    fn append_partial(&mut self) -> Result<(), DecodeError> {
+    fn append_partial(&mut self, ascii: bool) -> Result<(), DecodeError> {
         let len = self.partial.len() + self.pending.len();
         // Within the limit even as part of the event: no need to know
         // whether the line is a comment.
@@ -608,6 +616,9 @@ impl SseCodec {
             let first = self.partial.first().or(self.pending.first().copied());
             self.check_size(first, len)?;
         }
+        // (A trickled body's chunks are too short to be known ASCII: the
+        // one store.)
+        self.partial_ascii = ascii && (self.partial_ascii || self.partial.is_empty());
         if self.pending.len() < KEEP_CHUNK_FROM {
             self.partial.extend_from_slice(&self.pending);
             self.pending = Bytes::new();
@@ -655,11 +666,14 @@ impl SseCodec {
             let eol = mem::replace(&mut first_end, UNKNOWN);
             let eol = if eol.at != UNKNOWN.at {
                 eol
-            } else if let Some(eol) = find_eol(&self.pending) {
-                eol
             } else {
-                self.append_partial()?;
-                return Ok(None);
+                match find_eol(&self.pending) {
+                    Ok(eol) => eol,
+                    Err(ascii) => {
+                        self.append_partial(ascii)?;
+                        return Ok(None);
+                    }
+                }
             };
             if self.partial.is_empty() {
                 if let Some(frame) = self.whole_lines(comments, eol)? {
@@ -678,7 +692,8 @@ impl SseCodec {
             }
             self.check_size(self.partial.first(), self.partial.len() + end)?;
             self.partial.complete(&self.pending[..end]);
-            if let Some(frame) = self.partial_line(comments) {
+            let ascii = self.partial_ascii && eol.ascii;
+            if let Some(frame) = self.partial_line(comments, ascii) {
                 self.consume(consumed);
                 return Ok(Some(frame));
             }
@@ -754,13 +769,13 @@ impl SseCodec {
                 return Ok(None);
             }
             match find_eol(&input[next..]) {
-                Some(found) => {
+                Ok(found) => {
                     eol = found;
                     pos = next;
                 }
-                None => {
+                Err(ascii) => {
                     self.consume(next);
-                    self.append_partial()?;
+                    self.append_partial(ascii)?;
                     return Ok(None);
                 }
             }
@@ -774,13 +789,15 @@ impl SseCodec {
             self.bom_matched += 1;
         } else {
             // Not a BOM after all: the bytes matched so far are text.
+            self.partial_ascii = false;
             self.partial.extend_from_slice(&BOM[..self.bom_matched]);
             self.bom_matched = BOM.len();
         }
     }
 
-    /// Interprets the line completed in `partial`.
-    fn partial_line(&mut self, comments: bool) -> Option<Frame> {
+    /// Interprets the line completed in `partial`; `ascii`: it is known to
+    /// be all ASCII.
+    fn partial_line(&mut self, comments: bool, ascii: bool) -> Option<Frame> {
         let partial = self.partial.buf();
         if partial.starts_with(b"data") && matches!(self.block.data, Data::Empty) {
             // The data can be handed out without a copy: take the buffer.
@@ -793,15 +810,16 @@ impl SseCodec {
             if huge {
                 *partial = BytesMut::new();
             }
-            return self.block.field(&line, Some((&line, 0)), comments, false);
+            return self.block.field(&line, Some((&line, 0)), comments, ascii);
         }
         // A data line joined to earlier ones: whether it is ASCII decides
         // whether the whole event's data needs a UTF-8 check at dispatch
         // (all of a 64 KiB event for one line cut between two reads), so
         // it is worth finding out here, for this line only.
-        let ascii = self.block.data_ascii
-            && partial.starts_with(b"data")
-            && crate::scan::ascii_prefix(partial) == partial.len();
+        let ascii = ascii
+            || (self.block.data_ascii
+                && partial.starts_with(b"data")
+                && crate::scan::ascii_prefix(partial) == partial.len());
         let frame = self.block.field(partial, None, comments, ascii);
         partial.clear();
         if partial.capacity() > KEEP_BUFFER_UP_TO {
@@ -1137,7 +1155,7 @@ mod tests {
                             }
                         }
                         let want = bytes.iter().position(|&b| b == b'\n' || b == b'\r');
-                        assert_eq!(find_eol(&bytes).map(|e| e.at), want, "{bytes:x?}");
+                        assert_eq!(find_eol(&bytes).ok().map(|e| e.at), want, "{bytes:x?}");
                     }
                 }
             }

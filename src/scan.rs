@@ -153,7 +153,9 @@ pub(crate) struct Eol {
     pub(crate) ascii: bool,
 }
 
-/// The first CR or LF of `bytes`, with whether the line before it is ASCII.
+/// The first CR or LF of `bytes`, with whether the line before it is ASCII;
+/// when there is none, `Err` with whether all of `bytes` is ASCII (false
+/// when unknown), for a line that continues in the next chunk.
 ///
 /// Inputs of up to 16 bytes (every chunk of a trickled body) are searched a
 /// word at a time inline, their ASCII-ness left unknown; longer ones in one
@@ -163,11 +165,14 @@ pub(crate) struct Eol {
 /// goes on with `memchr2`: past that, the data's own ASCII scan costs less
 /// than keeping the OR going.
 #[inline]
-pub(crate) fn find_eol(bytes: &[u8]) -> Option<Eol> {
+pub(crate) fn find_eol(bytes: &[u8]) -> Result<Eol, bool> {
     if bytes.len() > 16 {
         return find_eol_long(bytes);
     }
-    find_eol_short(bytes).map(|at| Eol { at, ascii: false })
+    match find_eol_short(bytes) {
+        Some(at) => Ok(Eol { at, ascii: false }),
+        None => Err(false),
+    }
 }
 
 /// How far the combined line-end and ASCII pass goes before handing a long
@@ -221,13 +226,15 @@ fn find_eol_short(bytes: &[u8]) -> Option<usize> {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[allow(unsafe_code)]
-fn find_eol_long(bytes: &[u8]) -> Option<Eol> {
+fn find_eol_long(bytes: &[u8]) -> Result<Eol, bool> {
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above), the one feature
         // `find_eol_avx2` is compiled for.
         return unsafe { find_eol_avx2(bytes) };
     }
-    memchr::memchr2(b'\n', b'\r', bytes).map(|at| Eol { at, ascii: false })
+    memchr::memchr2(b'\n', b'\r', bytes)
+        .map(|at| Eol { at, ascii: false })
+        .ok_or(false)
 }
 
 /// The combined pass: 64 bytes a step, each 32-byte half compared with LF
@@ -239,7 +246,7 @@ fn find_eol_long(bytes: &[u8]) -> Option<Eol> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(unsafe_code)]
-unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
+unsafe fn find_eol_avx2(bytes: &[u8]) -> Result<Eol, bool> {
     use std::arch::x86_64::{
         __m128i, __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
         _mm256_or_si256, _mm256_setr_epi8, _mm256_setzero_si256, _mm256_shuffle_epi8,
@@ -283,9 +290,9 @@ unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
         if _mm256_movemask_epi8(_mm256_or_si256(eq(a), eq(b))) != 0 {
             let ea = ends(a);
             if ea != 0 {
-                return Some(found(a, ea.trailing_zeros(), at, high));
+                return Ok(found(a, ea.trailing_zeros(), at, high));
             }
-            return Some(found(
+            return Ok(found(
                 b,
                 ends(b).trailing_zeros(),
                 at + 32,
@@ -299,20 +306,22 @@ unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
         let v = load(at);
         let e = ends(v);
         if e != 0 {
-            return Some(found(v, e.trailing_zeros(), at, high));
+            return Ok(found(v, e.trailing_zeros(), at, high));
         }
         high = _mm256_or_si256(high, v);
         at += 32;
     }
     if combined < len {
         // A long line: the rest by `memchr2`, its ASCII-ness unknown.
-        return memchr::memchr2(b'\n', b'\r', &bytes[at..]).map(|i| Eol {
-            at: at + i,
-            ascii: false,
-        });
+        return memchr::memchr2(b'\n', b'\r', &bytes[at..])
+            .map(|i| Eol {
+                at: at + i,
+                ascii: false,
+            })
+            .ok_or(false);
     }
     if at == len {
-        return None;
+        return Err(_mm256_movemask_epi8(high) == 0);
     }
     if len >= 32 {
         // The last 32 bytes, overlapping some already searched (none of
@@ -320,7 +329,10 @@ unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
         let base = len - 32;
         let v = load(base);
         let e = ends(v);
-        return (e != 0).then(|| found(v, e.trailing_zeros(), base, high));
+        if e != 0 {
+            return Ok(found(v, e.trailing_zeros(), base, high));
+        }
+        return Err(_mm256_movemask_epi8(_mm256_or_si256(high, v)) == 0);
     }
     // 17 to 31 bytes: two overlapping 16-byte halves.
     let lf = _mm_set1_epi8(b'\n' as i8);
@@ -334,7 +346,7 @@ unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
     if e != 0 {
         let i = e.trailing_zeros();
         let ascii = high_first & ((1u32 << i) - 1) == 0;
-        return Some(Eol {
+        return Ok(Eol {
             at: i as usize,
             ascii,
         });
@@ -342,20 +354,23 @@ unsafe fn find_eol_avx2(bytes: &[u8]) -> Option<Eol> {
     let base = len - 16;
     let last = _mm_loadu_si128(p.add(base).cast::<__m128i>());
     let e = ends(last);
-    (e != 0).then(|| {
-        let i = e.trailing_zeros();
-        let before = _mm_movemask_epi8(last) as u32 & ((1u32 << i) - 1);
-        Eol {
-            at: base + i as usize,
-            ascii: before == 0 && high_first == 0,
-        }
+    let high_last = _mm_movemask_epi8(last) as u32;
+    if e == 0 {
+        return Err(high_first == 0 && high_last == 0);
+    }
+    let i = e.trailing_zeros();
+    Ok(Eol {
+        at: base + i as usize,
+        ascii: high_last & ((1u32 << i) - 1) == 0 && high_first == 0,
     })
 }
 
 /// [`find_eol`] for more than 16 bytes, elsewhere: `memchr2`.
 #[cfg(not(target_arch = "x86_64"))]
-fn find_eol_long(bytes: &[u8]) -> Option<Eol> {
-    memchr::memchr2(b'\n', b'\r', bytes).map(|at| Eol { at, ascii: false })
+fn find_eol_long(bytes: &[u8]) -> Result<Eol, bool> {
+    memchr::memchr2(b'\n', b'\r', bytes)
+        .map(|at| Eol { at, ascii: false })
+        .ok_or(false)
 }
 
 #[cfg(test)]
@@ -382,6 +397,13 @@ mod tests {
                         }
                         let want = bytes.iter().position(|&b| b == b'\n' || b == b'\r');
                         let got = find_eol(&bytes);
+                        if let Err(ascii) = got {
+                            assert!(!ascii || bytes.is_ascii(), "len {len}: said ASCII");
+                            if len > 16 && len <= COMBINED_UP_TO {
+                                assert_eq!(ascii, bytes.is_ascii(), "len {len} high {high:?}");
+                            }
+                        }
+                        let got = got.ok();
                         assert_eq!(got.map(|e| e.at), want, "len {len} at {at} high {high:?}");
                         if let (Some(got), Some(want)) = (got, want) {
                             let truth = bytes[..want].is_ascii();
