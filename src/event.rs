@@ -229,12 +229,13 @@ pub(crate) enum Str {
 /// Up to [`INLINE`] bytes of a string, in place. No bigger than the other
 /// variants of [`Str`], so `Str` stays 24 bytes.
 #[derive(Clone, Copy)]
+#[repr(align(8))]
 pub(crate) struct Inline {
-    len: u8,
     bytes: [u8; INLINE],
+    len: u8,
 }
 
-const INLINE: usize = 22;
+const INLINE: usize = 15;
 
 const _: () = assert!(std::mem::size_of::<Str>() == 24);
 
@@ -294,7 +295,7 @@ impl std::ops::Deref for Str {
         match self {
             Str::Static(s) => s,
             // Always valid: copied from a `str` (see `From<&str>`); the
-            // check costs a few instructions for up to 22 bytes, and keeps
+            // check costs a few instructions for up to 15 bytes, and keeps
             // this free of `unsafe`.
             Str::Inline(inline) => {
                 std::str::from_utf8(&inline.bytes[..usize::from(inline.len)]).unwrap_or_default()
@@ -494,14 +495,14 @@ mod tests {
                 assert_eq!(str.as_bytes(), s.as_bytes());
                 assert!(str == Str::from(s.as_str()));
                 let inline = matches!(str, Str::Inline(_));
-                assert_eq!(inline, (1..=22).contains(&s.len()) && s != "message");
+                assert_eq!(inline, (1..=15).contains(&s.len()) && s != "message");
                 match Str::short_ascii(s.as_bytes()) {
                     Some(short) => {
-                        assert!(s.is_ascii() && s.len() <= 22);
+                        assert!(s.is_ascii() && s.len() <= 15);
                         assert_eq!(&*short, s);
                         assert!(short == str);
                     }
-                    None => assert!(!s.is_ascii() || s.len() > 22),
+                    None => assert!(!s.is_ascii() || s.len() > 15),
                 }
             }
         }
