@@ -12,7 +12,8 @@
 //! Each byte is looked at a bounded number of times however the input is cut:
 //! the codec works on the received chunks themselves, finds line ends with
 //! `memchr`, and copies only the start of a line that a chunk leaves
-//! unfinished, so a partial line is never searched again. A CR at the end of
+//! unfinished, so a partial line is never searched again (a long line's
+//! chunks are kept uncopied until its end, then copied once: `line.rs`). A CR at the end of
 //! a chunk ends its line at once (the LF that may follow is skipped when it
 //! comes). The data of an event whose `data:` line arrived whole is a slice
 //! of the received chunk (no copy, no allocation), validated as UTF-8 once.
@@ -27,6 +28,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
 use crate::event::Str;
+use crate::line::{PartialLine, KEEP_CHUNK_FROM};
 use crate::scan::{find_eol, Eol};
 use crate::MessageEvent;
 
@@ -38,7 +40,11 @@ const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 /// A buffer that grew past this (the partial-line buffer, the event-type
 /// and id buffers) is freed after use, so one huge line does not leave a
 /// huge buffer behind on a long-lived connection.
-const KEEP_BUFFER_UP_TO: usize = 16 * 1024;
+pub(crate) const KEEP_BUFFER_UP_TO: usize = 16 * 1024;
+
+/// The largest buffer a multi-line event's data starts with, from the size
+/// of the one before it (see `Block::joined_hint`).
+const JOINED_HINT_UP_TO: usize = 1024 * 1024;
 
 /// Frees `buf` when one huge line made it grow past [`KEEP_BUFFER_UP_TO`].
 fn release_if_huge(buf: &mut Vec<u8>) {
@@ -65,6 +71,16 @@ fn blank_line_after(rest: &[u8]) -> usize {
     } else {
         0
     }
+}
+
+/// What [`SseCodec::take_unfinished`] did with a chunk.
+pub(crate) enum Unfinished {
+    /// Copied to the partial line: nothing more to do with it.
+    Taken,
+    /// Not taken: its first line ends at this [`Eol`].
+    Ends(Eol),
+    /// Not taken, not searched.
+    Unknown,
 }
 
 /// One thing the parser found in the stream, as returned by
@@ -203,13 +219,16 @@ pub struct SseCodec {
     /// Received bytes not parsed yet.
     pending: Bytes,
     /// The start of a line that the input so far left unfinished.
-    partial: BytesMut,
+    partial: PartialLine,
     /// How many bytes of a leading BOM were matched; `BOM.len()` once the
     /// start of the body is past.
     bom_matched: usize,
     /// The previous line ended with a CR at the very end of the input seen so
     /// far: an LF that comes first in the next input belongs to it.
     skip_lf: bool,
+    /// Every byte of `partial` was found ASCII by the line-end search (false
+    /// when unknown).
+    partial_ascii: bool,
     block: Block,
 }
 
@@ -232,6 +251,11 @@ struct Block {
     retry: Option<Duration>,
     /// The most recent non-default event type, shared between events.
     last_type: Option<Arc<str>>,
+    /// The length of the last event's data when it had several lines: the
+    /// next such event's buffer starts that big (up to
+    /// [`JOINED_HINT_UP_TO`]), instead of doubling up to it and copying
+    /// the data about once more on the way.
+    joined_hint: usize,
 }
 
 /// The data buffer of the event being parsed.
@@ -268,9 +292,10 @@ impl SseCodec {
         SseCodec {
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
             pending: Bytes::new(),
-            partial: BytesMut::new(),
+            partial: PartialLine::default(),
             bom_matched: 0,
             skip_lf: false,
+            partial_ascii: false,
             block: Block {
                 size: 0,
                 data: Data::Empty,
@@ -281,6 +306,7 @@ impl SseCodec {
                 last_event_id: Str::EMPTY,
                 retry: None,
                 last_type: None,
+                joined_hint: 0,
             },
         }
     }
@@ -327,7 +353,7 @@ impl SseCodec {
     /// last event ID and the retry delay.
     pub fn reset_body(&mut self) {
         self.pending = Bytes::new();
-        self.partial = BytesMut::new();
+        self.partial = PartialLine::default();
         self.bom_matched = 0;
         self.skip_lf = false;
         self.block.size = 0;
@@ -457,30 +483,55 @@ impl SseCodec {
     /// The shortcut for a received chunk that only continues a line (most
     /// chunks of a trickled body), before it is made into [`Bytes`]: when
     /// nothing else is pending and `chunk` has no line end, it is copied to
-    /// the partial line and true is returned; the caller drops it (a
-    /// `Decoder` clears its buffer and keeps it for the next read). False:
-    /// nothing was done, feed the chunk as usual.
+    /// the partial line ([`Unfinished::Taken`]); the caller drops it (a
+    /// `Decoder` clears its buffer and keeps it for the next read).
+    /// Otherwise nothing was done: feed the chunk as usual, and when the
+    /// first line end was found ([`Unfinished::Ends`]), parse with
+    /// [`parse_from`](Self::parse_from) so it is not searched for again.
     ///
     /// # Errors
     ///
     /// As for [`next_frame`](Self::next_frame): the line is over the limit.
     #[inline(always)]
-    pub(crate) fn take_unfinished(&mut self, chunk: &[u8]) -> Result<bool, DecodeError> {
+    pub(crate) fn take_unfinished(&mut self, chunk: &[u8]) -> Result<Unfinished, DecodeError> {
         if !self.pending.is_empty()
             || chunk.is_empty()
+            // Big enough to be kept as it is: see `PartialLine::keep`.
+            || chunk.len() >= KEEP_CHUNK_FROM
             || self.skip_lf
             || self.bom_matched < BOM.len()
-            || find_eol(chunk).is_some()
         {
-            return Ok(false);
+            return Ok(Unfinished::Unknown);
         }
+        let ascii = match find_eol(chunk) {
+            Ok(eol) => return Ok(Unfinished::Ends(eol)),
+            Err(ascii) => ascii,
+        };
         let len = self.partial.len() + chunk.len();
         if self.block.size.saturating_add(len) > self.max_event_size {
-            let first = self.partial.first().or(chunk.first()).copied();
+            let first = self.partial.first().or(chunk.first().copied());
             self.check_size(first, len)?;
         }
+        // (A trickled body's chunks are too short to be known ASCII: the
+        // one store.)
+        self.partial_ascii = ascii && (self.partial_ascii || self.partial.is_empty());
         self.partial.extend_from_slice(chunk);
-        Ok(true)
+        Ok(Unfinished::Taken)
+    }
+
+    /// [`parse`](Self::parse) right after the chunk that
+    /// [`take_unfinished`](Self::take_unfinished) found the first line end
+    /// `eol` of was fed (alone: nothing was pending before it).
+    #[inline(always)]
+    pub(crate) fn parse_from(
+        &mut self,
+        comments: bool,
+        eol: Eol,
+    ) -> Result<Option<Frame>, DecodeError> {
+        match self.lone_data_event(eol) {
+            Some(event) => Ok(Some(Frame::Message(event))),
+            None => self.parse_lines(comments, eol),
+        }
     }
 
     fn take_input(&mut self, src: &mut BytesMut) {
@@ -546,9 +597,9 @@ impl SseCodec {
             return Ok(Some(UNKNOWN));
         }
         match find_eol(&self.pending) {
-            Some(eol) => Ok(Some(eol)),
-            None => {
-                self.append_partial()?;
+            Ok(eol) => Ok(Some(eol)),
+            Err(ascii) => {
+                self.append_partial(ascii)?;
                 Ok(None)
             }
         }
@@ -557,16 +608,23 @@ impl SseCodec {
     /// Keeps the start of a line that `pending` (all of it) leaves
     /// unfinished, and waits for the rest.
     #[inline(always)]
-    fn append_partial(&mut self) -> Result<(), DecodeError> {
+    fn append_partial(&mut self, ascii: bool) -> Result<(), DecodeError> {
         let len = self.partial.len() + self.pending.len();
         // Within the limit even as part of the event: no need to know
         // whether the line is a comment.
         if self.block.size.saturating_add(len) > self.max_event_size {
-            let first = self.partial.first().or(self.pending.first()).copied();
+            let first = self.partial.first().or(self.pending.first().copied());
             self.check_size(first, len)?;
         }
-        self.partial.extend_from_slice(&self.pending);
-        self.pending = Bytes::new();
+        // (A trickled body's chunks are too short to be known ASCII: the
+        // one store.)
+        self.partial_ascii = ascii && (self.partial_ascii || self.partial.is_empty());
+        if self.pending.len() < KEEP_CHUNK_FROM {
+            self.partial.extend_from_slice(&self.pending);
+            self.pending = Bytes::new();
+        } else {
+            self.partial.keep(mem::take(&mut self.pending));
+        }
         Ok(())
     }
 
@@ -606,14 +664,24 @@ impl SseCodec {
                 continue;
             }
             let eol = mem::replace(&mut first_end, UNKNOWN);
-            let Eol { at: end, ascii } = if eol.at != UNKNOWN.at {
-                eol
-            } else if let Some(eol) = find_eol(&self.pending) {
+            let eol = if eol.at != UNKNOWN.at {
                 eol
             } else {
-                self.append_partial()?;
-                return Ok(None);
+                match find_eol(&self.pending) {
+                    Ok(eol) => eol,
+                    Err(ascii) => {
+                        self.append_partial(ascii)?;
+                        return Ok(None);
+                    }
+                }
             };
+            if self.partial.is_empty() {
+                if let Some(frame) = self.whole_lines(comments, eol)? {
+                    return Ok(Some(frame));
+                }
+                continue;
+            }
+            let end = eol.at;
             let mut consumed = end + 1;
             if self.pending[end] == b'\r' {
                 match self.pending.get(consumed) {
@@ -622,17 +690,10 @@ impl SseCodec {
                     None => self.skip_lf = true,
                 }
             }
-            let frame = if self.partial.is_empty() {
-                self.check_size(self.pending.first().copied(), end)?;
-                let line = &self.pending[..end];
-                self.block
-                    .field(line, Some((&self.pending, 0)), comments, ascii)
-            } else {
-                self.partial.extend_from_slice(&self.pending[..end]);
-                self.check_size(self.partial.first().copied(), self.partial.len())?;
-                self.partial_line(comments)
-            };
-            if let Some(frame) = frame {
+            self.check_size(self.partial.first(), self.partial.len() + end)?;
+            self.partial.complete(&self.pending[..end]);
+            let ascii = self.partial_ascii && eol.ascii;
+            if let Some(frame) = self.partial_line(comments, ascii) {
                 self.consume(consumed);
                 return Ok(Some(frame));
             }
@@ -651,6 +712,76 @@ impl SseCodec {
         }
     }
 
+    /// Parses the whole lines at the start of `pending`, the first of which
+    /// ends at `eol` (no partial line before it), up to the next frame, the
+    /// end of an event without data, or the end of `pending` (the rest kept
+    /// as a partial line). The lines are walked by offset and `pending` is
+    /// cut once, at the end, not once per line.
+    #[inline]
+    fn whole_lines(&mut self, comments: bool, mut eol: Eol) -> Result<Option<Frame>, DecodeError> {
+        let mut pos = 0;
+        loop {
+            let end = pos + eol.at;
+            let input = &self.pending;
+            self.check_size(input.get(pos).copied(), eol.at)?;
+            let line = &input[pos..end];
+            // `data:`, `id:` and `event:` lines (most lines) without the
+            // call to `field`.
+            let frame = if line.starts_with(b"data:") {
+                let value_at = 5 + usize::from(line.get(5) == Some(&b' '));
+                self.block
+                    .data(line, value_at, Some((input, pos)), eol.ascii);
+                None
+            } else if line.starts_with(b"id:") {
+                self.block
+                    .id(line, 3 + usize::from(line.get(3) == Some(&b' ')));
+                None
+            } else if line.starts_with(b"event:") {
+                self.block
+                    .event_type(line, 6 + usize::from(line.get(6) == Some(&b' ')));
+                None
+            } else {
+                self.block
+                    .field(line, Some((input, pos)), comments, eol.ascii)
+            };
+            let mut next = end + 1;
+            if input[end] == b'\r' {
+                match input.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+            if frame.is_some() {
+                self.consume(next);
+                return Ok(frame);
+            }
+            // Fast path: a line followed by an empty line with the same
+            // ending (`data: ...\n\n`, `data: ...\r\n\r\n`) dispatches at
+            // once, without another search.
+            let blank_len = blank_line_after(&input[end..]);
+            if blank_len != 0 {
+                self.consume(end + blank_len);
+                return Ok(self.block.dispatch());
+            }
+            if next == input.len() {
+                self.pending = Bytes::new();
+                return Ok(None);
+            }
+            match find_eol(&input[next..]) {
+                Ok(found) => {
+                    eol = found;
+                    pos = next;
+                }
+                Err(ascii) => {
+                    self.consume(next);
+                    self.append_partial(ascii)?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
     /// Matches the next input byte against the byte order mark.
     fn match_bom(&mut self) {
         if self.pending[0] == BOM[self.bom_matched] {
@@ -658,30 +789,41 @@ impl SseCodec {
             self.bom_matched += 1;
         } else {
             // Not a BOM after all: the bytes matched so far are text.
+            self.partial_ascii = false;
             self.partial.extend_from_slice(&BOM[..self.bom_matched]);
             self.bom_matched = BOM.len();
         }
     }
 
-    /// Interprets the line completed in `partial`.
-    fn partial_line(&mut self, comments: bool) -> Option<Frame> {
-        if self.partial.starts_with(b"data") && matches!(self.block.data, Data::Empty) {
+    /// Interprets the line completed in `partial`; `ascii`: it is known to
+    /// be all ASCII.
+    fn partial_line(&mut self, comments: bool, ascii: bool) -> Option<Frame> {
+        let partial = self.partial.buf();
+        if partial.starts_with(b"data") && matches!(self.block.data, Data::Empty) {
             // The data can be handed out without a copy: take the buffer.
             // `split` leaves `partial` a view of the rest of the same
             // allocation: however little room that rest has, it would keep a
             // huge line's whole buffer alive after its event. So a huge
             // buffer is judged before the split, by its whole capacity.
-            let huge = self.partial.capacity() > KEEP_BUFFER_UP_TO;
-            let line = self.partial.split().freeze();
+            let huge = partial.capacity() > KEEP_BUFFER_UP_TO;
+            let line = partial.split().freeze();
             if huge {
-                self.partial = BytesMut::new();
+                *partial = BytesMut::new();
             }
-            return self.block.field(&line, Some((&line, 0)), comments, false);
+            return self.block.field(&line, Some((&line, 0)), comments, ascii);
         }
-        let frame = self.block.field(&self.partial, None, comments, false);
-        self.partial.clear();
-        if self.partial.capacity() > KEEP_BUFFER_UP_TO {
-            self.partial = BytesMut::new();
+        // A data line joined to earlier ones: whether it is ASCII decides
+        // whether the whole event's data needs a UTF-8 check at dispatch
+        // (all of a 64 KiB event for one line cut between two reads), so
+        // it is worth finding out here, for this line only.
+        let ascii = ascii
+            || (self.block.data_ascii
+                && partial.starts_with(b"data")
+                && crate::scan::ascii_prefix(partial) == partial.len());
+        let frame = self.block.field(partial, None, comments, ascii);
+        partial.clear();
+        if partial.capacity() > KEEP_BUFFER_UP_TO {
+            *partial = BytesMut::new();
         }
         frame
     }
@@ -712,6 +854,15 @@ impl Block {
             self.data(line, value_at, shared, ascii);
             return None;
         }
+        // The other fields of a typical event, also without the search.
+        if line.starts_with(b"id:") {
+            self.id(line, 3 + usize::from(line.get(3) == Some(&b' ')));
+            return None;
+        }
+        if line.starts_with(b"event:") {
+            self.event_type(line, 6 + usize::from(line.get(6) == Some(&b' ')));
+            return None;
+        }
         // Field names are short: look for the colon among the first bytes
         // inline, before a call to `memchr` for the rest.
         const NAME: usize = 8;
@@ -733,18 +884,8 @@ impl Block {
         let value = &line[value_at..];
         match name {
             b"data" => self.data(line, value_at, shared, ascii),
-            b"event" => {
-                self.size += line.len();
-                self.event_type.clear();
-                self.event_type.extend_from_slice(value);
-            }
-            // An id containing NUL is ignored (it could never be sent back).
-            b"id" if memchr::memchr(0, value).is_none() => {
-                self.size += line.len();
-                self.has_id = true;
-                self.pending_id.clear();
-                self.pending_id.extend_from_slice(value);
-            }
+            b"event" => self.event_type(line, value_at),
+            b"id" => self.id(line, value_at),
             // Only ASCII digits: `1000x`, `-1`, `+5`, `1.5` are ignored.
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 let ms = value.iter().fold(0u64, |acc, d| {
@@ -759,9 +900,41 @@ impl Block {
         None
     }
 
+    /// An `event` field: `line` is the whole line, its value starts at
+    /// `value_at`.
+    #[inline(always)]
+    fn event_type(&mut self, line: &[u8], value_at: usize) {
+        self.size += line.len();
+        self.event_type.clear();
+        self.event_type.extend_from_slice(&line[value_at..]);
+    }
+
+    /// An `id` field: `line` is the whole line, its value starts at
+    /// `value_at`.
+    #[inline(always)]
+    fn id(&mut self, line: &[u8], value_at: usize) {
+        let value = &line[value_at..];
+        // An id containing NUL is ignored (it could never be sent back).
+        // Ids are short: a plain loop costs less than a call to `memchr`
+        // (which `contains` makes for bytes).
+        #[allow(clippy::manual_contains)]
+        let nul = if value.len() <= 32 {
+            value.iter().any(|&b| b == 0)
+        } else {
+            memchr::memchr(0, value).is_some()
+        };
+        if nul {
+            return;
+        }
+        self.size += line.len();
+        self.has_id = true;
+        self.pending_id.clear();
+        self.pending_id.extend_from_slice(value);
+    }
+
     /// A `data` field: `line` is the whole line, its value starts at
     /// `value_at`.
-    #[inline]
+    #[inline(always)]
     fn data(&mut self, line: &[u8], value_at: usize, shared: Option<(&Bytes, usize)>, ascii: bool) {
         self.size += line.len();
         let value = &line[value_at..];
@@ -775,7 +948,8 @@ impl Block {
             }
             Data::One(one) => {
                 self.data_ascii &= ascii;
-                let mut many = BytesMut::with_capacity(one.len() + 1 + value.len());
+                let len = one.len() + 1 + value.len();
+                let mut many = BytesMut::with_capacity(len.max(self.joined_hint));
                 many.extend_from_slice(one);
                 many.put_u8(b'\n');
                 many.extend_from_slice(value);
@@ -792,9 +966,12 @@ impl Block {
     fn dispatch(&mut self) -> Option<Frame> {
         self.size = 0;
         if mem::take(&mut self.has_id) && self.pending_id != self.last_event_id.as_bytes() {
-            self.last_event_id = match std::str::from_utf8(&self.pending_id) {
-                Ok(id) => Str::from(id),
-                Err(_) => Str::from(lossy(&self.pending_id).as_str()),
+            self.last_event_id = match Str::short_ascii(&self.pending_id) {
+                Some(id) => id,
+                None => match std::str::from_utf8(&self.pending_id) {
+                    Ok(id) => Str::from(id),
+                    Err(_) => Str::from(lossy(&self.pending_id).as_str()),
+                },
             };
         }
         release_if_huge(&mut self.pending_id);
@@ -805,7 +982,16 @@ impl Block {
                 return None;
             }
             Data::One(one) => one,
-            Data::Many(many) => many.freeze(),
+            Data::Many(many) => {
+                self.joined_hint = many.len().min(JOINED_HINT_UP_TO);
+                if many.capacity() / 2 > many.len() {
+                    // Much smaller than the event before it: not worth
+                    // holding its buffer, as long as the event lives.
+                    Bytes::copy_from_slice(&many)
+                } else {
+                    many.freeze()
+                }
+            }
         };
         let event = if self.event_type.is_empty() {
             Str::MESSAGE
@@ -844,12 +1030,23 @@ impl Decoder for SseCodec {
 
     #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<MessageEvent>, DecodeError> {
-        if self.take_unfinished(src)? {
-            src.clear();
-            return Ok(None);
+        match self.take_unfinished(src)? {
+            Unfinished::Taken => {
+                src.clear();
+                Ok(None)
+            }
+            Unfinished::Ends(eol) => {
+                self.take_input(src);
+                match self.lone_data_event(eol) {
+                    Some(event) => Ok(Some(event)),
+                    None => self.next_event_lines(eol),
+                }
+            }
+            Unfinished::Unknown => {
+                self.take_input(src);
+                self.next_event()
+            }
         }
-        self.take_input(src);
-        self.next_event()
     }
 
     /// Dispatches what the last bytes complete, then discards the unfinished
@@ -958,8 +1155,85 @@ mod tests {
                             }
                         }
                         let want = bytes.iter().position(|&b| b == b'\n' || b == b'\r');
-                        assert_eq!(find_eol(&bytes).map(|e| e.at), want, "{bytes:x?}");
+                        assert_eq!(find_eol(&bytes).ok().map(|e| e.at), want, "{bytes:x?}");
                     }
+                }
+            }
+        }
+    }
+
+    /// Every frame of `input` fed as the chunks `sizes` cut it into (the
+    /// rest in one last chunk), through `feed` or through the `Decoder`.
+    fn frames_of(input: &[u8], sizes: &[usize], decoder: bool) -> Vec<Frame> {
+        let mut codec = SseCodec::new();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut rest = input;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes.get(i).copied().unwrap_or(rest.len()).min(rest.len());
+            i += 1;
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            if decoder {
+                buf.extend_from_slice(chunk);
+                while let Some(frame) = codec.decode_frame(&mut buf).unwrap() {
+                    out.push(frame);
+                }
+            } else {
+                codec.feed(Bytes::copy_from_slice(chunk));
+                while let Some(frame) = codec.next_frame().unwrap() {
+                    out.push(frame);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn long_lines_cut_every_way_parse_as_whole() {
+        // Lines longer than `KEEP_CHUNK_FROM`, arriving as chunks kept as
+        // they are, copied bytes, or a mix, with line ends (CR, LF, CRLF)
+        // at chunk edges and a byte order mark before them.
+        let long = |c: u8| vec![c; 5 * KEEP_CHUNK_FROM + 77];
+        for eol in [&b"\n"[..], b"\r", b"\r\n"] {
+            let mut input = BOM.to_vec();
+            for line in [
+                [b"data: ".to_vec(), long(b'a')].concat(),
+                [b"data: ".to_vec(), long(b'b')].concat(),
+                Vec::new(),
+                [b":".to_vec(), long(b'c')].concat(),
+                [b"event: ".to_vec(), long(b'd')].concat(),
+                [b"id: ".to_vec(), long(b'e')].concat(),
+                b"data: short".to_vec(),
+                Vec::new(),
+                [b"data: ".to_vec(), long(0xC3)].concat(),
+                Vec::new(),
+            ] {
+                input.extend_from_slice(&line);
+                input.extend_from_slice(eol);
+            }
+            let whole = frames_of(&input, &[], false);
+            assert_eq!(whole.len(), 4, "{whole:?}");
+            let k = KEEP_CHUNK_FROM;
+            let cuts: [&[usize]; 8] = [
+                &[700; 1000],
+                &[
+                    511, 512, 513, 1, 600, 7, 1460, 2, 513, 4095, 3000, 512, 512, 512, 512,
+                ],
+                &[k; 64],
+                &[k + 3; 64],
+                &[1, 2, k, 5, k, k + 1, 7, 1, k * 2, 1, 1, k],
+                &[100; 1000],
+                &[k - 1, 1, k - 1, 1, k, k - 1, 1, k - 1, 1, k, k, k, k, k, k],
+                &[7, 5 * k + 83, 1, 5 * k + 84, 2, 5 * k + 84, 5 * k + 84],
+            ];
+            for sizes in cuts {
+                for decoder in [false, true] {
+                    assert!(
+                        frames_of(&input, sizes, decoder) == whole,
+                        "eol {eol:?} sizes {sizes:?} decoder {decoder}"
+                    );
                 }
             }
         }

@@ -177,6 +177,19 @@ fn is_utf8_from(bytes: &[u8]) -> bool {
                 }
                 i += 16;
             }
+            // Fewer than 16 bytes left (usually the end of the JSON after
+            // the last multi-byte character): the last 16 bytes of the
+            // slice in one word, the ones before `i` (checked already)
+            // shifted out, instead of a byte at a time.
+            if i + 16 > bytes.len() && i < bytes.len() && bytes.len() >= 16 {
+                let start = bytes.len() - 16;
+                let word = u128::from_le_bytes(bytes[start..].try_into().expect("16 bytes"));
+                let high = (word & HIGH) >> (8 * (i - start));
+                if high == 0 {
+                    return true;
+                }
+                i += (high.trailing_zeros() / 8) as usize;
+            }
             continue;
         }
         // The range of the second byte depends on the lead byte; the others
@@ -203,16 +216,58 @@ fn is_utf8_from(bytes: &[u8]) -> bool {
 }
 
 /// A shared string: a static for the common values (`"message"`, `""`),
-/// reference-counted otherwise, so events of one type or id share it.
+/// held inline when short (most event ids: no allocation when the id
+/// changes with every event), reference-counted otherwise, so events of
+/// one type or id share it.
 #[derive(Clone)]
 pub(crate) enum Str {
     Static(&'static str),
+    Inline(Inline),
     Shared(Arc<str>),
 }
+
+/// Up to [`INLINE`] bytes of a string, in place. No bigger than the other
+/// variants of [`Str`], so `Str` stays 24 bytes.
+#[derive(Clone, Copy)]
+#[repr(align(8))]
+pub(crate) struct Inline {
+    bytes: [u8; INLINE],
+    len: u8,
+}
+
+const INLINE: usize = 15;
+
+const _: () = assert!(std::mem::size_of::<Str>() == 24);
 
 impl Str {
     pub(crate) const MESSAGE: Str = Str::Static("message");
     pub(crate) const EMPTY: Str = Str::Static("");
+
+    /// `bytes` held inline, when they are few enough and all ASCII: the
+    /// common event id, made without `str::from_utf8`'s call.
+    #[inline]
+    pub(crate) fn short_ascii(bytes: &[u8]) -> Option<Str> {
+        if bytes.len() > INLINE || !bytes.iter().all(u8::is_ascii) {
+            return None;
+        }
+        let mut inline = Inline {
+            len: bytes.len() as u8,
+            bytes: [0; INLINE],
+        };
+        inline.bytes[..bytes.len()].copy_from_slice(bytes);
+        Some(Str::Inline(inline))
+    }
+
+    /// The string's bytes, without the UTF-8 check that `Deref` makes on
+    /// an inline string.
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Str::Static(s) => s.as_bytes(),
+            Str::Inline(inline) => &inline.bytes[..usize::from(inline.len)],
+            Str::Shared(s) => s.as_bytes(),
+        }
+    }
 }
 
 impl From<&str> for Str {
@@ -220,6 +275,14 @@ impl From<&str> for Str {
         match s {
             "" => Str::EMPTY,
             "message" => Str::MESSAGE,
+            s if s.len() <= INLINE => {
+                let mut inline = Inline {
+                    len: s.len() as u8,
+                    bytes: [0; INLINE],
+                };
+                inline.bytes[..s.len()].copy_from_slice(s.as_bytes());
+                Str::Inline(inline)
+            }
             s => Str::Shared(Arc::from(s)),
         }
     }
@@ -231,6 +294,12 @@ impl std::ops::Deref for Str {
     fn deref(&self) -> &str {
         match self {
             Str::Static(s) => s,
+            // Always valid: copied from a `str` (see `From<&str>`); the
+            // check costs a few instructions for up to 15 bytes, and keeps
+            // this free of `unsafe`.
+            Str::Inline(inline) => {
+                std::str::from_utf8(&inline.bytes[..usize::from(inline.len)]).unwrap_or_default()
+            }
             Str::Shared(s) => s,
         }
     }
@@ -238,7 +307,7 @@ impl std::ops::Deref for Str {
 
 impl PartialEq for Str {
     fn eq(&self, other: &Str) -> bool {
-        **self == **other
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -388,7 +457,7 @@ impl Reconnect {
 
 #[cfg(test)]
 mod tests {
-    use super::is_utf8;
+    use super::{is_utf8, Str};
 
     #[test]
     fn agrees_with_std_on_every_short_sequence() {
@@ -411,6 +480,29 @@ mod tests {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn short_strings_are_held_inline_and_read_back() {
+        for len in 0..=30 {
+            for fill in ["a", "é", "😀"] {
+                let s: String = fill.repeat(len).chars().take(len).collect();
+                let str = Str::from(s.as_str());
+                assert_eq!(&*str, s, "{s:?}");
+                assert_eq!(str.as_bytes(), s.as_bytes());
+                assert!(str == Str::from(s.as_str()));
+                let inline = matches!(str, Str::Inline(_));
+                assert_eq!(inline, (1..=15).contains(&s.len()) && s != "message");
+                match Str::short_ascii(s.as_bytes()) {
+                    Some(short) => {
+                        assert!(s.is_ascii() && s.len() <= 15);
+                        assert_eq!(&*short, s);
+                        assert!(short == str);
+                    }
+                    None => assert!(!s.is_ascii() || s.len() > 15),
                 }
             }
         }

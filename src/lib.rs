@@ -83,6 +83,7 @@ pub mod guide;
 mod headers;
 #[cfg(feature = "json")]
 mod json;
+mod line;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod policy;

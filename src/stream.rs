@@ -7,6 +7,7 @@ use std::task::{ready, Context, Poll};
 use bytes::Buf;
 use futures_core::{FusedStream, Stream};
 
+use crate::codec::Unfinished;
 use crate::error::Kind;
 use crate::{Error, Event, Frame, SseCodec};
 
@@ -136,16 +137,31 @@ where
                     // copied to the line as it is (a trickled body: most
                     // chunks), with no `Bytes` made and dropped for it.
                     let whole = chunk.chunk();
+                    let mut eol = None;
                     if whole.len() == chunk.remaining() {
                         match this.codec.take_unfinished(whole) {
-                            Ok(true) => continue,
-                            Ok(false) => {}
+                            Ok(Unfinished::Taken) => continue,
+                            Ok(Unfinished::Ends(found)) => eol = Some(found),
+                            Ok(Unfinished::Unknown) => {}
                             Err(e) => return Poll::Ready(Some(Err(this.fail(Error::from(e))))),
                         }
                     }
                     // Free for `Bytes` input; other buffers are copied once.
                     let bytes = chunk.copy_to_bytes(chunk.remaining());
                     this.codec.feed(bytes);
+                    if let Some(eol) = eol {
+                        // Its first line end is known: parse from there.
+                        match this.codec.parse_from(this.comments, eol) {
+                            Ok(Some(Frame::Message(m))) => {
+                                return Poll::Ready(Some(Ok(Event::Message(m))))
+                            }
+                            Ok(Some(Frame::Comment(c))) => {
+                                return Poll::Ready(Some(Ok(Event::Comment(c))))
+                            }
+                            Ok(_) => {}
+                            Err(e) => return Poll::Ready(Some(Err(this.fail(Error::from(e))))),
+                        }
+                    }
                 }
                 Some(Err(e)) => {
                     let e = Error::with_source(Kind::Body, e);
@@ -207,6 +223,48 @@ impl<B: http_body::Body> Stream for BodyStream<B> {
                         return Poll::Ready(Some(Ok(data)));
                     }
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every item of an `EventStream` (comments on) over `chunks`.
+    fn items(chunks: &[&[u8]]) -> Vec<String> {
+        let input = futures::stream::iter(chunks.iter().map(|c| Ok::<_, std::io::Error>(*c)));
+        let mut stream = EventStream::new(input).comments(true);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(item)) = Pin::new(&mut stream).poll_next(&mut cx) {
+            out.push(match item {
+                Ok(Event::Message(m)) => format!("{}|{}|{}", m.event(), m.data(), m.id()),
+                Ok(Event::Comment(c)) => format!(":{c}"),
+                Ok(other) => format!("{other:?}"),
+                Err(e) => format!("error {e}"),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn every_cut_gives_what_one_chunk_gives() {
+        // Line ends found while a chunk is taken (then not searched again),
+        // at chunk edges, CR LF split, comments and retry between events.
+        let input: &[u8] =
+            b"\xEF\xBB\xBFdata: a\n\nid: 7\r\nevent: x\r\ndata: b\r\ndata: c\r\n\r\n\
+            : note\nretry: 10\ndata: long line with some words in it\n\n\
+            data: \xC3\xA9t\xC3\xA9\r\rdata:d\r\n\r\n";
+        let whole = items(&[input]);
+        assert_eq!(whole.len(), 6, "{whole:?}");
+        for size in 1..input.len() {
+            let chunks: Vec<&[u8]> = input.chunks(size).collect();
+            assert_eq!(items(&chunks), whole, "chunks of {size}");
+            for at in 0..input.len() {
+                let (a, b) = input.split_at(at);
+                assert_eq!(items(&[a, b]), whole, "cut at {at}");
             }
         }
     }
