@@ -248,14 +248,20 @@ def e2e(data):
 
     print("### End to end: events/s relative to the reqwest ceiling\n")
     print("{} MiB per corpus, median of {} rounds; {}.\n".format(cfg["mb"], cfg["rounds"], machine_line(m)))
-    print("| corpus / runtime | " + " | ".join(clients) + " |")
-    print("|---|" + "---:|" * len(clients))
+    peers = [client for client in clients if client not in (CEILING, "ssekit")]
+    extra = ["ssekit ÷ best peer"] if "ssekit" in clients and peers else []
+    print("| corpus / runtime | " + " | ".join(clients + extra) + " |")
+    print("|---|" + "---:|" * (len(clients) + len(extra)))
     for c, r in rows:
         cells = []
         for client in clients:
             v = s.get((c, r, client))
             cells.append("{:.2f}x".format(v["ratio"]) if v
                          else "—" if (c, r, client) in unable else "-")
+        if extra:
+            ours = s.get((c, r, "ssekit"))
+            best = max((s[(c, r, p)]["events_per_s"] for p in peers if (c, r, p) in s), default=None)
+            cells.append("{:.2f}".format(ours["events_per_s"] / best) if ours and best else "-")
         print("| {} | {} |".format(row_label(c, r), " | ".join(cells)))
     if notes:
         print()

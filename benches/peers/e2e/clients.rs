@@ -327,17 +327,18 @@ pub(crate) async fn run_stream(
             // Over HTTP/2, the shared h2c client (the default pool would
             // spread 100 streams over several connections); otherwise the
             // default client, which decodes gzip.
-            let mut es = if clients.h2 {
-                ssekit::EventSource::builder(url)
-                    .client(clients.reqwest.clone())
-                    .build()
-            } else if std::env::var_os("SSEKIT_BENCH_SSEKIT_NO_IDLE").is_some() {
-                // Diagnostic: the idle timer's share of the cost.
-                ssekit::EventSource::builder(url).idle_timeout(None).build()
-            } else {
-                ssekit::EventSource::new(url)
-            }
-            .or_else(|e| fail(kind, e))?;
+            let mut es =
+                if clients.h2 || std::env::var_os("SSEKIT_BENCH_SSEKIT_SHARED_CLIENT").is_some() {
+                    ssekit::EventSource::builder(url)
+                        .client(clients.reqwest.clone())
+                        .build()
+                } else if std::env::var_os("SSEKIT_BENCH_SSEKIT_NO_IDLE").is_some() {
+                    // Diagnostic: the idle timer's share of the cost.
+                    ssekit::EventSource::builder(url).idle_timeout(None).build()
+                } else {
+                    ssekit::EventSource::new(url)
+                }
+                .or_else(|e| fail(kind, e))?;
             while let Some(item) = es.next().await {
                 match item.or_else(|e| fail(kind, e))? {
                     ssekit::Event::Open(_) => on_open!(),

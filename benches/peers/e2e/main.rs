@@ -159,7 +159,9 @@
 //! `SSEKIT_BENCH_OUT` (results folder, default `benches/results`),
 //! `SSEKIT_BENCH_GZIP_SHARE` and `SSEKIT_BENCH_H2_WINDOWS` (see above),
 //! `SSEKIT_BENCH_SSEKIT_NO_IDLE` (any value: ssekit's client is built with
-//! `.idle_timeout(None)`, to measure what the idle timeout costs).
+//! `.idle_timeout(None)`, to measure what the idle timeout costs) and
+//! `SSEKIT_BENCH_SSEKIT_SHARED_CLIENT` (any value: ssekit is given the
+//! peers' shared reqwest 0.13 `Client` instead of its default pool).
 //!
 //! Files, one concern each: `main.rs` (this description, and the dispatch
 //! on the mode), `server.rs` (the server process), `corpus.rs` (the
