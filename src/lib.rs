@@ -63,7 +63,7 @@
 //! task (`tokio::spawn`) or on a current-thread runtime: consumed directly
 //! in `block_on` or the body of `#[tokio::main]` on the multi-thread
 //! runtime, every HTTP chunk (one per token of an LLM stream) crosses
-//! threads to wake the main thread, which measured here at about 19 µs of
+//! threads to wake the main thread, which measured here at 12 to 24 µs of
 //! CPU per event instead of about 1 µs (see
 //! [BENCHMARKS.md](https://github.com/ssekit/ssekit/blob/main/BENCHMARKS.md#end-to-end)).
 //!
