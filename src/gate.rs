@@ -79,29 +79,20 @@ impl Gates {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::wake::CountingWake;
 
     #[test]
     fn one_probe_at_a_time_then_everyone_goes() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let count = CountingWake::new();
         let waker = Waker::from(count.clone());
-        let other = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let other = Waker::from(CountingWake::new());
         let mut g = Gates::default();
         assert_eq!(g.admit("https://a", &waker), Admission::Probe);
         assert_eq!(g.admit("https://a", &waker), Admission::Wait);
         assert_eq!(g.admit("https://a", &waker), Admission::Wait, "kept once");
         assert_eq!(g.admit("https://b", &other), Admission::Probe, "per origin");
         g.probed("https://a", true);
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.count(), 1);
         assert_eq!(g.admit("https://a", &waker), Admission::Go);
         // A failed connection: the next stream probes again.
         g.cool("https://a");
@@ -109,7 +100,7 @@ mod tests {
         assert_eq!(g.admit("https://a", &other), Admission::Wait);
         // A failed probe wakes the waiters, one of which probes next.
         g.probed("https://a", false);
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.count(), 1);
         assert_eq!(g.admit("https://a", &other), Admission::Probe);
         // Cooling while probing changes nothing.
         g.cool("https://a");

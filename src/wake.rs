@@ -23,6 +23,29 @@ pub(crate) fn remember(slot: &mut Option<Waker>, current: &Waker) {
     }
 }
 
+/// A waker that counts its wakes, for unit tests of code that stores or
+/// fires wakers.
+#[cfg(test)]
+pub(crate) struct CountingWake(pub(crate) std::sync::atomic::AtomicUsize);
+
+#[cfg(test)]
+impl CountingWake {
+    pub(crate) fn new() -> std::sync::Arc<CountingWake> {
+        std::sync::Arc::new(CountingWake(std::sync::atomic::AtomicUsize::new(0)))
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+impl std::task::Wake for CountingWake {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{remember, same_task};

@@ -291,15 +291,7 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::wake::CountingWake;
 
     fn entry(period_ms: u64) -> (Entry, Arc<Shared>, Instant) {
         let shared = Arc::new(Shared::default());
@@ -316,7 +308,7 @@ mod tests {
     #[test]
     fn eight_quiet_ticks_expire_and_wake_once() {
         let (mut e, shared, now) = entry(10);
-        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let count = CountingWake::new();
         shared.waker.register(&Waker::from(count.clone()));
         for i in 1..IDLE_TICKS {
             assert!(e.tick(now).is_none(), "tick {i}");
@@ -324,7 +316,7 @@ mod tests {
         let waker = e.tick(now).expect("the eighth quiet tick wakes");
         waker.wake();
         assert!(shared.expired.load(Ordering::SeqCst));
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.count(), 1);
         // Expired: later ticks wake no one until the next connection.
         for _ in 0..2 * IDLE_TICKS {
             assert!(e.tick(now).is_none());
