@@ -124,6 +124,10 @@ impl IdleWatch {
 impl Drop for IdleWatch {
     fn drop(&mut self) {
         self.shared.dropped.store(true, Ordering::Relaxed);
+        // The thread forgets the entry at its next tick, up to an eighth of
+        // the period later; the task's waker (which keeps the task's memory
+        // alive) is released now.
+        drop(self.shared.waker.take());
     }
 }
 
@@ -354,6 +358,28 @@ mod tests {
         tick_due(&mut queue, now, &mut wake);
         assert_eq!(queue.len(), 1);
         assert!(wake.is_empty());
+    }
+
+    #[test]
+    fn dropping_a_watch_releases_its_waker_at_once() {
+        let shared = Arc::new(Shared::default());
+        let count = CountingWake::new();
+        shared.waker.register(&Waker::from(count.clone()));
+        assert_eq!(
+            Arc::strong_count(&count),
+            2,
+            "the registered waker holds the task"
+        );
+        drop(IdleWatch {
+            shared: shared.clone(),
+            registered: None,
+        });
+        assert!(shared.dropped.load(Ordering::SeqCst));
+        assert_eq!(
+            Arc::strong_count(&count),
+            1,
+            "the waker was kept after the drop"
+        );
     }
 
     #[test]
