@@ -35,7 +35,7 @@ use crate::{
     SseCodec, SLOW_HEAD_WARNING,
 };
 
-use crate::watchdog::{IdleWatch, IDLE_TICKS};
+use crate::watchdog::{later, quiet_tick, IdleWatch, IDLE_TICKS};
 
 /// How long the body of an error response is read, at most, for the excerpt
 /// kept in the error.
@@ -663,15 +663,6 @@ impl EventSource {
         }
     }
 
-    /// Bytes arrived: the idle timeout starts again.
-    #[inline]
-    fn note_bytes(&mut self) {
-        match &self.watch {
-            Some(watch) => watch.touch(),
-            None => self.activity = true,
-        }
-    }
-
     /// Notes the last event's time once per tick of the watchdog.
     #[cfg(feature = "metrics")]
     fn note_tick(&mut self) {
@@ -723,13 +714,8 @@ impl EventSource {
                 return Poll::Pending;
             }
             metric!(self, m => m.note_last_event());
-            if std::mem::take(&mut self.activity) {
-                self.quiet_ticks = 0;
-            } else {
-                self.quiet_ticks += 1;
-                if self.quiet_ticks >= IDLE_TICKS {
-                    return Poll::Ready(idle);
-                }
+            if quiet_tick(&mut self.quiet_ticks, std::mem::take(&mut self.activity)) {
+                return Poll::Ready(idle);
             }
             timer
                 .as_mut()
@@ -946,11 +932,8 @@ impl EventSource {
             match Pin::new(&mut json.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        // `json` borrows the state: the fields, not `note_bytes`.
-                        match &self.watch {
-                            Some(watch) => watch.touch(),
-                            None => self.activity = true,
-                        }
+                        // `json` borrows the state: the fields, not `self`.
+                        note_bytes(&self.watch, &mut self.activity);
                         #[cfg(feature = "metrics")]
                         self.metrics.bytes(data.len());
                         if json.collected.len() + data.len() > limit {
@@ -1007,7 +990,7 @@ impl EventSource {
             match Pin::new(body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        self.note_bytes();
+                        note_bytes(&self.watch, &mut self.activity);
                         metric!(self, m => m.bytes(data.len()));
                         self.codec.feed(data);
                     }
@@ -1221,11 +1204,20 @@ impl EventSource {
     }
 }
 
-/// `now + wait`, saturated: a timer for `Duration::MAX` is set about 30
-/// years ahead (as Tokio does for its own "never") instead of overflowing.
+/// `now + wait` on Tokio's clock, saturated as [`later`] is: a timer for
+/// `Duration::MAX` is set about 30 years ahead instead of overflowing.
 fn after(now: Instant, wait: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
-    now.checked_add(wait.min(FAR)).unwrap_or(now)
+    Instant::from_std(later(now.into_std(), wait))
+}
+
+/// Bytes arrived: the idle timeout starts again, on the watchdog's watch
+/// or, without one, on the Tokio timer's activity flag.
+#[inline]
+fn note_bytes(watch: &Option<IdleWatch>, activity: &mut bool) {
+    match watch {
+        Some(watch) => watch.touch(),
+        None => *activity = true,
+    }
 }
 
 /// A reqwest error with the URL's secrets hidden (its `Display` shows it).

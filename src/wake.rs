@@ -16,11 +16,13 @@ pub(crate) fn same_task(kept: &Waker, current: &Waker) -> bool {
 }
 
 /// Keeps `current` in `slot` unless the waker already there wakes the same
-/// task.
-pub(crate) fn remember(slot: &mut Option<Waker>, current: &Waker) {
-    if !slot.as_ref().is_some_and(|kept| same_task(kept, current)) {
-        *slot = Some(current.clone());
+/// task; true when it was kept (the slot was empty or held another task's).
+pub(crate) fn remember(slot: &mut Option<Waker>, current: &Waker) -> bool {
+    if slot.as_ref().is_some_and(|kept| same_task(kept, current)) {
+        return false;
     }
+    *slot = Some(current.clone());
+    true
 }
 
 /// A waker that counts its wakes, for unit tests of code that stores or

@@ -101,13 +101,8 @@ impl IdleWatch {
         if self.shared.expired.load(Ordering::Acquire) {
             return true;
         }
-        if !self
-            .registered
-            .as_ref()
-            .is_some_and(|w| wake::same_task(w, cx.waker()))
-        {
+        if wake::remember(&mut self.registered, cx.waker()) {
             self.shared.waker.register(cx.waker());
-            self.registered = Some(cx.waker().clone());
             // The thread may have expired the watch before it saw the waker.
             return self.shared.expired.load(Ordering::Acquire);
         }
@@ -261,9 +256,26 @@ fn tick_due(queue: &mut BinaryHeap<Entry>, now: Instant, wake: &mut Vec<Waker>) 
     }
 }
 
-/// `at + d`, saturated about 30 years ahead instead of overflowing (an idle
-/// timeout of `Duration::MAX` never fires).
-fn later(at: Instant, d: Duration) -> Instant {
+/// Counts one idle tick, `active` if bytes came since the last: true, and
+/// the count starts again, once `IDLE_TICKS` quiet ticks came in a row. The
+/// count of both the watchdog and the Tokio-timer fallback in `source.rs`.
+pub(crate) fn quiet_tick(quiet: &mut u32, active: bool) -> bool {
+    if active {
+        *quiet = 0;
+        return false;
+    }
+    *quiet += 1;
+    if *quiet < IDLE_TICKS {
+        return false;
+    }
+    *quiet = 0;
+    true
+}
+
+/// `at + d`, saturated about 30 years ahead instead of overflowing (as Tokio
+/// does for its own "never"): a timer or tick for `Duration::MAX` never
+/// fires.
+pub(crate) fn later(at: Instant, d: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
     at.checked_add(d.min(FAR)).unwrap_or(at)
 }
@@ -277,16 +289,11 @@ impl Entry {
         self.due = later(self.due, self.period).max(now);
         let shared = &self.shared;
         shared.ticks.fetch_add(1, Ordering::Relaxed);
-        if shared.activity.swap(false, Ordering::Relaxed) || shared.expired.load(Ordering::Relaxed)
-        {
-            self.quiet = 0;
+        let active = shared.activity.swap(false, Ordering::Relaxed)
+            || shared.expired.load(Ordering::Relaxed);
+        if !quiet_tick(&mut self.quiet, active) {
             return None;
         }
-        self.quiet += 1;
-        if self.quiet < IDLE_TICKS {
-            return None;
-        }
-        self.quiet = 0;
         shared.expired.store(true, Ordering::Release);
         shared.waker.take()
     }
