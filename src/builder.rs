@@ -185,9 +185,8 @@ pub struct EventSourceBuilder {
     metrics_label: Option<String>,
     /// The ID loaded by `checkpoint`, which wins over `last_event_id`.
     checkpoint_id: Option<String>,
-    policy: RetryPolicy,
-    /// Whether `retry_policy` was called (else the shared default is used).
-    policy_set: bool,
+    /// `None` until `retry_policy` is called: the shared default.
+    policy: Option<RetryPolicy>,
     idle_timeout: Option<Duration>,
     response_timeout: Option<Duration>,
     max_event_size: usize,
@@ -214,7 +213,7 @@ impl fmt::Debug for EventSourceBuilder {
         };
         d.field("method", &self.method)
             .field("headers", &headers)
-            .field("policy", &self.policy)
+            .field("policy", &self.policy.clone().unwrap_or_default())
             .field("idle_timeout", &self.idle_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("max_event_size", &self.max_event_size)
@@ -236,8 +235,7 @@ impl EventSourceBuilder {
             #[cfg(feature = "metrics")]
             metrics_label: None,
             checkpoint_id: None,
-            policy: RetryPolicy::default(),
-            policy_set: false,
+            policy: None,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             response_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
@@ -465,8 +463,7 @@ impl EventSourceBuilder {
 
     /// The reconnection policy. Default: [`RetryPolicy::default`].
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.policy = policy;
-        self.policy_set = true;
+        self.policy = Some(policy);
         self
     }
 
@@ -690,7 +687,9 @@ impl EventSourceBuilder {
                 url.scheme()
             )));
         }
-        self.policy.validate().map_err(Error::builder)?;
+        if let Some(policy) = &self.policy {
+            policy.validate().map_err(Error::builder)?;
+        }
         if self.idle_timeout == Some(Duration::ZERO) {
             return Err(Error::builder(
                 "idle timeout must not be zero; use None to disable it",
@@ -751,7 +750,7 @@ impl EventSourceBuilder {
             sensitive: self.sensitive,
             body: self.body,
             hook: self.hook,
-            policy: self.policy_set.then(|| Box::new(self.policy)),
+            policy: self.policy.map(Box::new),
             idle_timeout: self.idle_timeout,
             response_timeout: self.response_timeout,
             resend_after_events: self.resend_after_events,
