@@ -73,6 +73,23 @@ fn blank_line_after(rest: &[u8]) -> usize {
     }
 }
 
+/// Where the line ending at `end` in `input` (a CR or LF there) is over:
+/// past a CRLF pair, else past the one byte. When `input` ends with that
+/// line's CR, sets `skip_lf`: an LF that comes first in the next input is
+/// part of it.
+#[inline(always)]
+fn past_line_end(input: &[u8], end: usize, skip_lf: &mut bool) -> usize {
+    let mut next = end + 1;
+    if input[end] == b'\r' {
+        match input.get(next) {
+            Some(b'\n') => next += 1,
+            Some(_) => {}
+            None => *skip_lf = true,
+        }
+    }
+    next
+}
+
 /// What [`SseCodec::take_unfinished`] did with a chunk.
 pub(crate) enum Unfinished {
     /// Copied to the partial line: nothing more to do with it.
@@ -507,14 +524,7 @@ impl SseCodec {
             Ok(eol) => return Ok(Unfinished::Ends(eol)),
             Err(ascii) => ascii,
         };
-        let len = self.partial.len() + chunk.len();
-        if self.block.size.saturating_add(len) > self.max_event_size {
-            let first = self.partial.first().or(chunk.first().copied());
-            self.check_size(first, len)?;
-        }
-        // (A trickled body's chunks are too short to be known ASCII: the
-        // one store.)
-        self.partial_ascii = ascii && (self.partial_ascii || self.partial.is_empty());
+        self.partial_ascii = self.before_partial(chunk, ascii)?;
         self.partial.extend_from_slice(chunk);
         Ok(Unfinished::Taken)
     }
@@ -605,20 +615,28 @@ impl SseCodec {
         }
     }
 
-    /// Keeps the start of a line that `pending` (all of it) leaves
-    /// unfinished, and waits for the rest.
+    /// Before `more` (with no line end; `ascii`: known all ASCII) is added
+    /// to the partial line: checks the size limit, and says whether the
+    /// line will still be known ASCII.
     #[inline(always)]
-    fn append_partial(&mut self, ascii: bool) -> Result<(), DecodeError> {
-        let len = self.partial.len() + self.pending.len();
+    fn before_partial(&self, more: &[u8], ascii: bool) -> Result<bool, DecodeError> {
+        let len = self.partial.len() + more.len();
         // Within the limit even as part of the event: no need to know
         // whether the line is a comment.
         if self.block.size.saturating_add(len) > self.max_event_size {
-            let first = self.partial.first().or(self.pending.first().copied());
+            let first = self.partial.first().or(more.first().copied());
             self.check_size(first, len)?;
         }
         // (A trickled body's chunks are too short to be known ASCII: the
         // one store.)
-        self.partial_ascii = ascii && (self.partial_ascii || self.partial.is_empty());
+        Ok(ascii && (self.partial_ascii || self.partial.is_empty()))
+    }
+
+    /// Keeps the start of a line that `pending` (all of it) leaves
+    /// unfinished, and waits for the rest.
+    #[inline(always)]
+    fn append_partial(&mut self, ascii: bool) -> Result<(), DecodeError> {
+        self.partial_ascii = self.before_partial(&self.pending, ascii)?;
         if self.pending.len() < KEEP_CHUNK_FROM {
             self.partial.extend_from_slice(&self.pending);
             self.pending = Bytes::new();
@@ -682,14 +700,7 @@ impl SseCodec {
                 continue;
             }
             let end = eol.at;
-            let mut consumed = end + 1;
-            if self.pending[end] == b'\r' {
-                match self.pending.get(consumed) {
-                    Some(b'\n') => consumed += 1,
-                    Some(_) => {}
-                    None => self.skip_lf = true,
-                }
-            }
+            let consumed = past_line_end(&self.pending, end, &mut self.skip_lf);
             self.check_size(self.partial.first(), self.partial.len() + end)?;
             self.partial.complete(&self.pending[..end]);
             let ascii = self.partial_ascii && eol.ascii;
@@ -744,14 +755,7 @@ impl SseCodec {
                 self.block
                     .field(line, Some((input, pos)), comments, eol.ascii)
             };
-            let mut next = end + 1;
-            if input[end] == b'\r' {
-                match input.get(next) {
-                    Some(b'\n') => next += 1,
-                    Some(_) => {}
-                    None => self.skip_lf = true,
-                }
-            }
+            let next = past_line_end(input, end, &mut self.skip_lf);
             if frame.is_some() {
                 self.consume(next);
                 return Ok(frame);

@@ -237,6 +237,20 @@ pub(crate) struct Inline {
 
 const INLINE: usize = 15;
 
+impl Inline {
+    /// `bytes`, at most [`INLINE`] of them and valid UTF-8 (`Deref` reads
+    /// them back as a `str`).
+    #[inline]
+    fn new(bytes: &[u8]) -> Inline {
+        let mut inline = Inline {
+            len: bytes.len() as u8,
+            bytes: [0; INLINE],
+        };
+        inline.bytes[..bytes.len()].copy_from_slice(bytes);
+        inline
+    }
+}
+
 const _: () = assert!(std::mem::size_of::<Str>() == 24);
 
 impl Str {
@@ -250,12 +264,7 @@ impl Str {
         if bytes.len() > INLINE || !bytes.iter().all(u8::is_ascii) {
             return None;
         }
-        let mut inline = Inline {
-            len: bytes.len() as u8,
-            bytes: [0; INLINE],
-        };
-        inline.bytes[..bytes.len()].copy_from_slice(bytes);
-        Some(Str::Inline(inline))
+        Some(Str::Inline(Inline::new(bytes)))
     }
 
     /// The string's bytes, without the UTF-8 check that `Deref` makes on
@@ -275,14 +284,7 @@ impl From<&str> for Str {
         match s {
             "" => Str::EMPTY,
             "message" => Str::MESSAGE,
-            s if s.len() <= INLINE => {
-                let mut inline = Inline {
-                    len: s.len() as u8,
-                    bytes: [0; INLINE],
-                };
-                inline.bytes[..s.len()].copy_from_slice(s.as_bytes());
-                Str::Inline(inline)
-            }
+            s if s.len() <= INLINE => Str::Inline(Inline::new(s.as_bytes())),
             s => Str::Shared(Arc::from(s)),
         }
     }
