@@ -554,14 +554,20 @@ fn run_ssekit_decoder(chunks: &[Bytes]) -> Tally {
     (events, bytes)
 }
 
+/// The data bytes of an event, as the stream runners count them.
+fn ssekit_data_len(e: &Event) -> usize {
+    match e {
+        Event::Message(m) => m.data().len(),
+        _ => 0,
+    }
+}
+
+fn sse_stream_data_len(e: &sse_stream::Sse) -> usize {
+    e.data.as_ref().map_or(0, String::len)
+}
+
 fn run_ssekit_stream(chunks: &[Bytes]) -> Tally {
-    drain(
-        EventStream::new(chunk_stream(chunks)),
-        |e: &Event| match e {
-            Event::Message(m) => m.data().len(),
-            _ => 0,
-        },
-    )
+    drain(EventStream::new(chunk_stream(chunks)), ssekit_data_len)
 }
 
 fn run_eventsource_stream(chunks: &[Bytes]) -> Tally {
@@ -574,7 +580,7 @@ fn run_eventsource_stream(chunks: &[Bytes]) -> Tally {
 fn run_sse_stream(chunks: &[Bytes]) -> Tally {
     drain(
         sse_stream::SseByteStream::new(chunk_stream(chunks)),
-        |e: &sse_stream::Sse| e.data.as_ref().map_or(0, String::len),
+        sse_stream_data_len,
     )
 }
 
@@ -630,19 +636,13 @@ fn run_drive_only_slices(chunks: &[Bytes]) -> Tally {
 }
 
 fn run_ssekit_stream_slices(chunks: &[Bytes]) -> Tally {
-    drain(
-        EventStream::new(slice_stream(chunks)),
-        |e: &Event| match e {
-            Event::Message(m) => m.data().len(),
-            _ => 0,
-        },
-    )
+    drain(EventStream::new(slice_stream(chunks)), ssekit_data_len)
 }
 
 fn run_sse_stream_slices(chunks: &[Bytes]) -> Tally {
     drain(
         sse_stream::SseByteStream::new(slice_stream(chunks)),
-        |e: &sse_stream::Sse| e.data.as_ref().map_or(0, String::len),
+        sse_stream_data_len,
     )
 }
 

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::clients::{fail, runtime};
 use crate::measure::{alloc_totals, loadavg, machine_info, source_info, COUNTING};
 use crate::report::median;
-use crate::throughput::{env_list, env_usize, results_dir, try_run_child, Server};
+use crate::throughput::{env_list, env_usize, try_run_child, write_results, Server};
 
 // ---------------------------------------------------------------------------
 // Callgrind client requests (valgrind.h's documented x86-64 protocol,
@@ -489,11 +489,5 @@ pub(crate) fn cold_parent() {
         "runs": runs,
         "instructions": instr,
     });
-    let path = results_dir().join("cold.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap() + "\n").unwrap();
-    eprintln!(
-        "wrote {} ({:.0} s)",
-        path.display(),
-        started.elapsed().as_secs_f64()
-    );
+    write_results("cold.json", &out, started);
 }

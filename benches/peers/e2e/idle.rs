@@ -18,7 +18,7 @@ use crate::measure::{
 };
 use crate::report::median;
 use crate::throughput::{
-    clients_selected, env_list, env_usize, results_dir, try_run_child, Server,
+    clients_selected, env_list, env_usize, try_run_child, write_results, Server,
 };
 
 /// File descriptors a client process needs besides its sockets (the
@@ -421,13 +421,7 @@ pub(crate) fn idle_parent() {
         "unable": unable.iter().map(|(n, c, why)| json!({"streams": n, "client": c, "reason": why})).collect::<Vec<_>>(),
         "runs": runs,
     });
-    let path = results_dir().join("idle.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap() + "\n").unwrap();
-    eprintln!(
-        "wrote {} ({:.0} s)",
-        path.display(),
-        started.elapsed().as_secs_f64()
-    );
+    write_results("idle.json", &out, started);
 }
 
 /// With `SSEKIT_BENCH_ALLOC_SIZES=1`: per client, the live allocations per

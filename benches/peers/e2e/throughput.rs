@@ -178,6 +178,18 @@ pub(crate) fn ssekit_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Writes a mode's results as `name` in the results folder, and says so
+/// with the time the mode took since `started`.
+pub(crate) fn write_results(name: &str, out: &serde_json::Value, started: Instant) {
+    let path = results_dir().join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(out).unwrap() + "\n").unwrap();
+    eprintln!(
+        "wrote {} ({:.0} s in all)",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
 pub(crate) fn results_dir() -> std::path::PathBuf {
     let dir = std::env::var("SSEKIT_BENCH_OUT").map_or_else(
         |_| ssekit_root().join("benches/results"),
@@ -328,11 +340,5 @@ pub(crate) fn throughput_parent() {
         "unable": unable_list(&rows, &clients),
         "runs": runs,
     });
-    let path = results_dir().join("e2e.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap() + "\n").unwrap();
-    eprintln!(
-        "wrote {} ({:.0} s in all)",
-        path.display(),
-        bench_start.elapsed().as_secs_f64()
-    );
+    write_results("e2e.json", &out, bench_start);
 }
